@@ -1,0 +1,228 @@
+"""Everything a cell can change, recorded so it can be put back bit for bit.
+
+A determinism check runs the user's cell several times; a fused gradient
+update perturbs it in place.  Both must leave the notebook exactly as the
+user expects, so :class:`Snapshot` records
+
+* the top-level bindings (which object each name refers to),
+* the contents of mutable containers reachable from them (lists, dicts, sets
+  and the ``__dict__`` of plain user objects such as seed 001's ``NN``), to a
+  bounded depth,
+* a copy of every writeable numpy/CuPy array reachable that way (CuPy copies
+  stay on their device),
+* the random generator states (see :mod:`nbgrad.determinism.rng`),
+
+and :meth:`Snapshot.restore` puts back the same objects (identity, not
+equal copies), then the array bytes in place, then the generator states.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbgrad.backend import array_module, is_array, is_cupy_array
+from nbgrad.determinism.paths import Path, format_path, parse_path
+from nbgrad.determinism.rng import RngStates, is_generator
+from nbgrad.errors import SnapshotError
+
+#: IPython's own bookkeeping names: history, output cache, helpers.
+_IPYTHON_NAMES = re.compile(r"_+|_i+|_i\d+|_\d+|_[oid]h|__\w+__|In|Out|get_ipython|exit|quit")
+
+#: How deep containers and object attributes are followed from a top-level name.
+MAX_DEPTH = 6
+
+#: Values never descended into: their contents are code, not training state.
+_OPAQUE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
+           types.MethodType, types.GeneratorType, types.CodeType)
+
+
+def is_user_name(name: str) -> bool:
+    """False for IPython's bookkeeping names, which a snapshot neither records nor removes."""
+    return _IPYTHON_NAMES.fullmatch(name) is None
+
+
+def is_plain_object(obj: Any, namespace_module: str | None) -> bool:
+    """True for instances of classes the user wrote (``class NN: ...`` in a cell).
+
+    Library objects (a torch module, a file, a widget) are left alone: their
+    ``__dict__`` holds handles nbgrad must not rebind.
+    """
+    if isinstance(obj, _OPAQUE) or not isinstance(getattr(obj, "__dict__", None), dict):
+        return False
+    module = type(obj).__module__
+    return module in {"__main__", "builtins", "types", namespace_module}
+
+
+@dataclass
+class ArrayEntry:
+    """One reachable array, the first path it was found under, and its saved bytes."""
+
+    path: Path
+    array: Any
+    saved: Any = None
+
+    @property
+    def name(self) -> str:
+        return format_path(self.path)
+
+
+@dataclass
+class _Walk:
+    """What one traversal of a namespace found (before anything is copied)."""
+
+    namespace_module: str | None
+    arrays: list[ArrayEntry] = field(default_factory=list)
+    containers: list[tuple[Any, Any]] = field(default_factory=list)
+    generators: list[Any] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+
+    def visit(self, obj: Any, path: Path) -> None:
+        if id(obj) in self.seen or len(path) > MAX_DEPTH:
+            return
+        self.seen.add(id(obj))
+        if is_array(obj):
+            if obj.flags.writeable and obj.dtype != object:
+                self.arrays.append(ArrayEntry(path, obj))
+        elif is_generator(obj):
+            self.generators.append(obj)
+        elif isinstance(obj, list):
+            self.containers.append((obj, list(obj)))
+            for index, item in enumerate(obj):
+                self.visit(item, (*path, ("item", index)))
+        elif isinstance(obj, tuple):
+            for index, item in enumerate(obj):
+                self.visit(item, (*path, ("item", index)))
+        elif isinstance(obj, dict):
+            self.containers.append((obj, dict(obj)))
+            for key, item in obj.items():
+                if isinstance(key, (str, int)):
+                    self.visit(item, (*path, ("item", key)))
+        elif isinstance(obj, (set, bytearray)):
+            self.containers.append((obj, obj.copy()))
+        elif is_plain_object(obj, self.namespace_module):
+            self.containers.append((obj.__dict__, dict(obj.__dict__)))
+            for attr, item in obj.__dict__.items():
+                self.visit(item, (*path, ("attr", attr)))
+
+
+def _put_back_contents(container: Any, saved: Any) -> None:
+    """Make ``container`` hold ``saved``'s items again, keeping the container object."""
+    if isinstance(container, dict):
+        container.clear()
+        container.update(saved)
+    elif isinstance(container, (list, bytearray)):
+        container[:] = saved
+    else:  # set
+        container.clear()
+        container.update(saved)
+
+
+def _available_host_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+def _available_device_bytes(array: Any) -> int:
+    cupy = array_module(array)
+    with array.device:
+        free, _total = cupy.cuda.runtime.memGetInfo()
+    pool_free = cupy.get_default_memory_pool().free_bytes()
+    return free + pool_free
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MB"
+
+
+def _check_fits(arrays: list[ArrayEntry], max_bytes: int | None) -> None:
+    """Refuse before copying anything when the copies would not fit."""
+    host = sum(e.array.nbytes for e in arrays if not is_cupy_array(e.array))
+    device = sum(e.array.nbytes for e in arrays if is_cupy_array(e.array))
+    limits: list[tuple[str, int, int | None]] = [("the limit you set", host + device, max_bytes)]
+    limits.append(("free host memory", host, _available_host_bytes()))
+    device_arrays = [e.array for e in arrays if is_cupy_array(e.array)]
+    if device_arrays:
+        limits.append(("free GPU memory", device, _available_device_bytes(device_arrays[0])))
+    for what, needed, available in limits:
+        if available is not None and needed > available:
+            biggest = sorted(arrays, key=lambda e: e.array.nbytes, reverse=True)[:3]
+            names = ", ".join(f"{e.name} ({_mb(e.array.nbytes)})" for e in biggest)
+            raise SnapshotError(
+                f"snapshotting the cell's state needs {_mb(needed)} but {what} is "
+                f"{_mb(available)}; biggest arrays: {names}. Track fewer names "
+                f"(--track / track=) or raise the limit (--max-snapshot-mb / max_snapshot_bytes=)."
+            )
+
+
+class Snapshot:
+    """Recorded state of a namespace; see the module docstring for what is covered."""
+
+    def __init__(self, bindings: dict[str, Any], roots: set[str] | None, walk: _Walk,
+                 rng: RngStates | None) -> None:
+        self.bindings = bindings
+        self.roots = roots
+        self.arrays = walk.arrays
+        self.generators = walk.generators
+        self._containers = walk.containers
+        self.rng = rng
+        self.nbytes = sum(entry.saved.nbytes for entry in self.arrays)
+
+    @classmethod
+    def take(cls, namespace: dict, names: Iterable[str] | None = None, *,
+             include_rng: bool = True, max_bytes: int | None = None) -> Snapshot:
+        """Record ``namespace`` (or only the top-level names that ``names`` start from).
+
+        Raises :class:`~nbgrad.errors.SnapshotError`, before copying anything,
+        when the array copies would exceed ``max_bytes`` or the free memory.
+        """
+        roots = None if names is None else {parse_path(n)[0][1] for n in names}
+        bindings = {
+            name: value for name, value in namespace.items()
+            if is_user_name(name) and (roots is None or name in roots)
+        }
+        walk = _Walk(namespace_module=namespace.get("__name__"))
+        for name, value in bindings.items():
+            walk.visit(value, (("name", name),))
+        _check_fits(walk.arrays, max_bytes)
+        for entry in walk.arrays:
+            entry.saved = entry.array.copy()
+        rng = RngStates.capture(walk.generators) if include_rng else None
+        return cls(bindings, roots, walk, rng)
+
+    def restore(self, namespace: dict) -> None:
+        """Put back bindings, container contents, array bytes and RNG states."""
+        for container, saved in self._containers:
+            _put_back_contents(container, saved)
+        for name in [n for n in namespace if n not in self.bindings and is_user_name(n)]:
+            if self.roots is None or name in self.roots:
+                del namespace[name]
+        for name, value in self.bindings.items():
+            if namespace.get(name, _MISSING) is not value:
+                namespace[name] = value
+        for entry in self.arrays:
+            self.restore_array(entry)
+        if self.rng is not None:
+            self.rng.restore()
+
+    @staticmethod
+    def restore_array(entry: ArrayEntry) -> None:
+        """Copy the saved bytes back into the original array object."""
+        if entry.array.shape == entry.saved.shape and entry.array.flags.writeable:
+            array_module(entry.array).copyto(entry.array, entry.saved, casting="no")
+
+
+_MISSING = object()
