@@ -40,3 +40,7 @@ class SnapshotError(NbgradError, MemoryError):
 
 class UsageError(NbgradError, ValueError):
     """A magic or API option is malformed (unknown name, bad value)."""
+
+
+class ReportFormatError(NbgradError, ValueError):
+    """A report dictionary does not follow docs/report-schema.md (names the field at fault)."""
