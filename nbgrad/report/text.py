@@ -1,11 +1,191 @@
-"""Plain-text rendering (placeholder until the renderer issue lands)."""
+"""Plain-text rendering: the report as a terminal, a CI log or plain IPython shows it.
+
+It is ``Report.__repr__`` and the ``text/plain`` of the MIME bundle, so it must
+stand on its own: the verdict first, then aligned tables a reader can scan,
+with long per-step series compacted to the steps where something happened.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import Any
+
+from nbgrad.report import fmt
+
+#: Per-step rows shown before the table is cut (the full series is in the JSON).
+MAX_STEP_ROWS = 12
 
 
 def render_text(report: dict[str, Any]) -> str:
-    """Return the report as indented JSON; replaced by the aligned summary renderer."""
-    return json.dumps(report, indent=1)
+    """Return the aligned plain-text summary of a gradcheck or determinism report."""
+    kind = fmt.report_kind(report)
+    sections = _gradcheck_sections(report) if kind == "gradcheck" else _determinism_sections(report)
+    return "\n\n".join("\n".join(lines) for lines in sections if lines)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns separated by two spaces, trailing blanks stripped."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    ]
+
+
+def _header(report: dict[str, Any], facts: str) -> list[str]:
+    return [
+        f"nbgrad {report['kind']}  {fmt.status_word(report)}  ({facts})",
+        f"checked: {report.get('label', '')}",
+        report.get("headline", ""),
+    ]
+
+
+def _gradcheck_sections(report: dict[str, Any]) -> list[list[str]]:
+    facts = (
+        f"{report['mode']} mode, {report['evaluations']} evaluations, "
+        f"{fmt.seconds(report['elapsed_s'])}"
+    )
+    if report["noise"]["noisy"]:
+        facts += f", noisy cost: floor {fmt.num(report['noise']['floor'])}"
+    return [
+        _header(report, facts),
+        _block_table(report["blocks"]),
+        _worst_elements(report["blocks"]),
+        _findings(report["findings"]),
+    ]
+
+
+def _block_table(blocks: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            block["name"],
+            fmt.shape(block["shape"]),
+            block["dtype"],
+            fmt.num(block["max_rel_error"]),
+            fmt.num(block["tolerance"], 0),
+            f"{block['n_flagged']}/{block['checked']}",
+            ", ".join(block["diagnoses"]) + _scale_note(block),
+        ]
+        for block in blocks
+    ]
+    headers = ["block", "shape", "dtype", "max rel err", "tol", "wrong/checked", "diagnosis"]
+    return table(headers, rows)
+
+
+def _scale_note(block: dict[str, Any]) -> str:
+    return f" (c = {block['scale']:.4g})" if block.get("scale") is not None else ""
+
+
+def _worst_elements(blocks: list[dict[str, Any]], limit: int = 8) -> list[str]:
+    worst = sorted(_failing_elements(blocks), key=lambda pair: -(pair[1]["rel_error"] or 0.0))
+    worst = worst[:limit]
+    if not worst:
+        return []
+    rows = [
+        [fmt.element(name, item["multi_index"]), fmt.plain(item["analytic"]),
+         fmt.plain(item["numeric"]), fmt.num(item["rel_error"]), fmt.num(item["step"], 1)]
+        for name, item in worst
+    ]
+    return ["worst elements:", *table(["element", "analytic", "numeric", "rel err", "step"], rows)]
+
+
+def _failing_elements(blocks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(block name, element) for the listed worst elements that exceed their block's tolerance."""
+    return [
+        (block["name"], item)
+        for block in blocks
+        for item in block["worst"]
+        if item["rel_error"] is not None and item["rel_error"] > block["tolerance"]
+    ]
+
+
+def _findings(findings: list[dict[str, Any]]) -> list[str]:
+    if not findings:
+        return []
+    lines = ["findings:"]
+    lines += [f"- [{fmt.percent(f['confidence'])}] {f['message']}" for f in findings]
+    return lines
+
+
+def _determinism_sections(report: dict[str, Any]) -> list[list[str]]:
+    facts = (
+        f"{report['runs']} runs, {report['steps']} steps, {report['backend']}, "
+        f"{fmt.seconds(report['elapsed_s'])}, namespace restored to {report['restored']}"
+    )
+    return [
+        _header(report, facts),
+        _error(report.get("error")),
+        _divergence(report.get("first_divergence")),
+        _step_table(report["per_step"]),
+        _experiments(report["experiments"]),
+        _comparison(report.get("comparison")),
+    ]
+
+
+def _error(error: dict[str, Any] | None) -> list[str]:
+    if error is None:
+        return []
+    poison = " (only under poisoned allocations)" if error["under_poison"] else ""
+    return [
+        f"run {error['run']} raised {error['type']}: {error['message']}{poison}",
+        *error["traceback"].rstrip().splitlines(),
+    ]
+
+
+def _divergence(div: dict[str, Any] | None) -> list[str]:
+    if div is None:
+        return []
+    where = f"step {div['step']}, variable {div['variable']}"
+    if div["function"] is not None:
+        where += f", in {div['function']}"
+    if div["line"] is not None:
+        where += f", line {div['line']}"
+    lines = [
+        f"first divergence: {where}",
+        f"cause: {div['cause']} ({fmt.percent(div['cause_confidence'])}): {div['explanation']}",
+    ]
+    lines += [
+        f"{'>' if item['line'] == div['line'] else ' '} {item['line']:>5} | {item['text']}"
+        for item in div["context"]
+    ]
+    if not div["context"] and div["source"]:
+        lines.append(f">       | {div['source']}")
+    alloc = div.get("allocation")
+    if alloc is not None:
+        at = f"line {alloc['line']}" if alloc["line"] is not None else "an unknown line"
+        lines.append(f"allocated by {alloc['call']} at {at}: {alloc['source'] or fmt.MISSING}")
+    ulps = fmt.MISSING if div["max_ulps"] is None else str(div["max_ulps"])
+    lines.append(
+        f"size: max abs diff {fmt.num(div['max_abs_diff'])}, "
+        f"max rel diff {fmt.num(div['max_rel_diff'])}, max ULPs {ulps}"
+    )
+    return lines
+
+
+def _step_table(per_step: list[dict[str, Any]]) -> list[str]:
+    if not per_step:
+        return []
+    rows = [
+        [label, ", ".join(step["diverged"]) or "identical", fmt.num(step["max_abs_diff"])]
+        for label, step in fmt.compact_steps(per_step, MAX_STEP_ROWS)
+    ]
+    return ["per step:", *table(["step", "diverged", "max abs diff"], rows)]
+
+
+def _experiments(experiments: list[dict[str, Any]]) -> list[str]:
+    if not experiments:
+        return []
+    rows = [
+        [e["name"], e["poison"], e["rng"], e["outcome"],
+         fmt.MISSING if e["first_step"] is None else str(e["first_step"]), e["detail"]]
+        for e in experiments
+    ]
+    headers = ["experiment", "poison", "rng", "outcome", "first step", "detail"]
+    return ["what was tried:", *table(headers, rows)]
+
+
+def _comparison(comparison: dict[str, Any] | None) -> list[str]:
+    if comparison is None:
+        return []
+    rows = [[str(s["step"]), fmt.num(s["max_abs_diff"])] for s in comparison["per_step"]]
+    return [f"versus {comparison['reference']}:", *table(["step", "max abs diff"], rows)]

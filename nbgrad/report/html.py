@@ -1,0 +1,351 @@
+"""Static HTML rendering: the report as a shared notebook shows it with no kernel.
+
+Constraints, and why:
+
+* No scripts, no event handlers, no network: nbviewer, GitHub and nbconvert
+  show ``text/html`` as is, and JupyterLab runs untrusted notebooks' HTML
+  through its sanitiser (``@jupyterlab/apputils`` ``Sanitizer``).  That
+  allow-list has no ``style``, ``script`` or ``svg`` element, but keeps the
+  ``style``, ``class`` and ``title`` attributes (inline CSS limited to a list
+  of properties, colours as ``rgb()``/hex), tables, ``pre`` and ``img`` with a
+  data ``src``.  So: inline ``style=`` only, under the root class
+  ``nbgrad-report``; heatmaps are tables of coloured cells with ``title``
+  hover values; plots are SVG documents embedded as ``img`` data URIs.
+* Everything that came from the user (labels, parameter names, source lines,
+  messages, tracebacks) goes through :func:`html.escape`.
+
+The section functions are public because the live widget assembles the same
+pieces around its selectors, so the two media never drift apart.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nbgrad.report import fmt, heatmap, svg
+
+ROOT_STYLE = (
+    "font-family: sans-serif; font-size: 13px; color: #222222; line-height: 1.35; "
+    "border: 1px solid #d0d0d0; border-radius: 4px; padding: 8px 12px; max-width: 980px"
+)
+TABLE_STYLE = "border-collapse: collapse; margin: 4px 0 10px 0; font-size: 12px"
+CELL_STYLE = "border-bottom: 1px solid #e4e4e4; padding: 2px 10px 2px 0; text-align: left"
+PRE_STYLE = (
+    "background-color: #f6f6f6; padding: 6px; font-size: 12px; overflow-x: auto; "
+    "white-space: pre; font-family: monospace; margin: 4px 0"
+)
+STATUS_COLOURS = {
+    "pass": "#1a7f37",
+    "deterministic": "#1a7f37",
+    "fail": "#b42318",
+    "diverged": "#b42318",
+    "error": "#9a6700",
+}
+STATUS_WORDS = {
+    "pass": "PASS — the analytic gradient matches",
+    "fail": "FAIL — the analytic gradient is wrong",
+    "deterministic": "DETERMINISTIC — every run agreed bit for bit",
+    "diverged": "DIVERGED — the runs disagree",
+    "error": "ERROR — the check could not finish",
+}
+#: Heatmaps drawn in the static page; further blocks are listed in the table only.
+MAX_HEATMAPS = 12
+SORT_KEYS: dict[str, Callable[[tuple[str, dict[str, Any]]], Any]] = {
+    "rel. error": lambda pair: -(pair[1]["rel_error"] or 0.0),
+    "|analytic − numeric|": lambda pair: -abs((pair[1]["analytic"] or 0.0)
+                                              - (pair[1]["numeric"] or 0.0)),
+    "position": lambda pair: (pair[0], pair[1]["index"]),
+}
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """Return the self-contained static HTML of a gradcheck or determinism report."""
+    kind = fmt.report_kind(report)
+    body = gradcheck_body(report) if kind == "gradcheck" else determinism_body(report)
+    return wrap(report, header(report) + body)
+
+
+def wrap(report: dict[str, Any], inner: str) -> str:
+    """The root element; its classes scope the report (``nbgrad-<id>`` is unique per run)."""
+    unique = html.escape(f"nbgrad-{report.get('id', 'report')}")
+    return f'<div class="nbgrad-report {unique}" style="{ROOT_STYLE}">{inner}</div>'
+
+
+def header(report: dict[str, Any]) -> str:
+    """Coloured verdict bar in words, the headline, what was checked and the cost."""
+    status = report.get("status", "error")
+    colour = STATUS_COLOURS.get(status, "#555555")
+    words = STATUS_WORDS.get(status, status)
+    return (
+        f'<div class="nbgrad-status" style="background-color: {colour}; color: #ffffff; '
+        f'font-weight: bold; padding: 4px 8px; border-radius: 3px">'
+        f"nbgrad {html.escape(report['kind'])}: {html.escape(words)}</div>"
+        f'<p class="nbgrad-headline" style="font-size: 14px; font-weight: bold; margin: 6px 0">'
+        f"{html.escape(report.get('headline', ''))}</p>"
+        f'<p style="margin: 2px 0; color: #555555">checked <code>'
+        f"{html.escape(report.get('label', ''))}</code> · {html.escape(_facts(report))}</p>"
+    )
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], css_class: str) -> str:
+    """A plain table; ``rows`` hold HTML that the caller has already escaped."""
+    head = "".join(f'<th style="{CELL_STYLE}">{html.escape(h)}</th>' for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{CELL_STYLE}">{cell}</td>' for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f'<table class="{css_class}" style="{TABLE_STYLE}"><tr>{head}</tr>{body}</table>'
+
+
+def heading(text: str) -> str:
+    return f'<h4 style="margin: 12px 0 2px 0; font-size: 13px">{html.escape(text)}</h4>'
+
+
+# --- gradient reports -------------------------------------------------------------------
+
+
+def gradcheck_body(report: dict[str, Any]) -> str:
+    blocks = report["blocks"]
+    return (
+        findings(report)
+        + heading("Blocks")
+        + block_table(blocks)
+        + heading("Relative error per element")
+        + heatmap.legend(report["tolerance"])
+        + "".join(heatmap.render_heatmap(block) for block in blocks[:MAX_HEATMAPS])
+        + step_curve(report)
+        + worst_elements(blocks, "rel. error")
+    )
+
+
+def findings(report: dict[str, Any]) -> str:
+    if not report["findings"]:
+        return ""
+    items = "".join(
+        f"<li><strong>{html.escape(fmt.percent(f['confidence']))}</strong> "
+        f"{html.escape(f['message'])}</li>"
+        for f in report["findings"]
+    )
+    return f'{heading("Findings")}<ul class="nbgrad-findings" style="margin: 2px 0">{items}</ul>'
+
+
+def block_table(blocks: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            f"<code>{html.escape(b['name'])}</code>",
+            html.escape(fmt.shape(b["shape"])),
+            html.escape(f"{b['dtype']} · {b['device']}"),
+            _verdict_cell(b),
+            html.escape(fmt.num(b["max_rel_error"])),
+            html.escape(fmt.num(b["tolerance"], 0)),
+            html.escape(f"{b['n_flagged']} / {b['checked']}"),
+            html.escape(", ".join(b["diagnoses"]) + _scale(b)),
+        ]
+        for b in blocks
+    ]
+    headers = ["block", "shape", "dtype", "verdict", "max rel. error", "tolerance",
+               "wrong / checked", "diagnosis"]
+    return table(headers, rows, "nbgrad-blocks")
+
+
+def step_curve(report: dict[str, Any], inline: bool = False) -> str:
+    """The V curve of the worst element (truncation error left, round-off right)."""
+    curve = report.get("step_curve")
+    if curve is None:
+        return ""
+    tolerance = next((b["tolerance"] for b in report["blocks"] if b["name"] == curve["block"]),
+                     report["tolerance"])
+    plot = svg.step_curve_plot(curve, tolerance)
+    return (
+        heading("Error versus step size (worst element)")
+        + _plot(plot, inline, "nbgrad-step-curve")
+        + f'<p style="margin: 0; color: #555555; font-size: 11px">chosen step '
+        f"{html.escape(fmt.num(curve['chosen_step'], 1))}: too large a step is dominated by "
+        "truncation error (left arm of the V), too small a step by round-off (right arm).</p>"
+    )
+
+
+def worst_elements(blocks: list[dict[str, Any]], sort: str, limit: int = 20) -> str:
+    """Worst elements with analytic and numeric side by side: the failing ones, if any fail."""
+    pairs = [(b["name"], item) for b in blocks for item in b["worst"]]
+    failing = [(name, item) for name, item in pairs
+               if (item["rel_error"] or 0.0) > _tolerance(blocks, name)]
+    pairs = failing or pairs
+    if not pairs:
+        return ""
+    pairs.sort(key=SORT_KEYS[sort])
+    rows = [
+        [
+            f"<code>{html.escape(fmt.element(name, item['multi_index']))}</code>",
+            html.escape(fmt.plain(item["analytic"])),
+            html.escape(fmt.plain(item["numeric"])),
+            _error_cell(item["rel_error"], _tolerance(blocks, name)),
+            html.escape(fmt.num(item["step"], 1)),
+        ]
+        for name, item in pairs[:limit]
+    ]
+    headers = ["element", "analytic", "numeric", "rel. error", "step"]
+    return heading(f"Worst elements (by {sort})") + table(headers, rows, "nbgrad-worst")
+
+
+def _tolerance(blocks: list[dict[str, Any]], name: str) -> float:
+    return next(b["tolerance"] for b in blocks if b["name"] == name)
+
+
+def _verdict_cell(block: dict[str, Any]) -> str:
+    colour = STATUS_COLOURS["pass" if block["passed"] else "fail"]
+    word = "ok" if block["passed"] else "FAIL"
+    return f'<span style="color: {colour}; font-weight: bold">{word}</span>'
+
+
+def _error_cell(value: float | None, tolerance: float) -> str:
+    colour = heatmap.rgb(heatmap.cell_colour(value, tolerance))
+    return (f'<span style="display: inline-block; width: 10px; height: 10px; margin-right: 4px; '
+            f'background-color: {colour}"></span>{html.escape(fmt.num(value))}')
+
+
+def _scale(block: dict[str, Any]) -> str:
+    return f" (c = {block['scale']:.4g})" if block.get("scale") is not None else ""
+
+
+# --- determinism reports ----------------------------------------------------------------
+
+
+def determinism_body(report: dict[str, Any]) -> str:
+    return (
+        error_section(report.get("error"))
+        + divergence_section(report.get("first_divergence"))
+        + divergence_plot(report)
+        + step_table(report["per_step"])
+        + experiments(report["experiments"])
+        + comparison(report.get("comparison"))
+    )
+
+
+def error_section(error: dict[str, Any] | None) -> str:
+    if error is None:
+        return ""
+    poison = " — only under poisoned allocations: evidence of uninitialised memory" * bool(
+        error["under_poison"])
+    return (
+        heading(f"Run {error['run']} raised {error['type']}{poison}")
+        + f'<p class="nbgrad-error" style="margin: 2px 0">{html.escape(error["type"])}: '
+        f"{html.escape(error['message'])}</p>"
+        + f'<pre style="{PRE_STYLE}">{html.escape(error["traceback"])}</pre>'
+    )
+
+
+def divergence_section(div: dict[str, Any] | None) -> str:
+    if div is None:
+        return ""
+    where = f"step {div['step']}, variable {div['variable']}"
+    if div["function"]:
+        where += f", function {div['function']}"
+    if div["line"] is not None:
+        where += f", line {div['line']}"
+    return (
+        heading("First divergence")
+        + f'<p style="margin: 2px 0">{html.escape(where)}. Cause: '
+        f"<strong>{html.escape(div['cause'])}</strong> "
+        f"({html.escape(fmt.percent(div['cause_confidence']))} confident). "
+        f"{html.escape(div['explanation'])}</p>"
+        + source_context(div)
+        + _allocation(div.get("allocation"))
+        + f'<p style="margin: 2px 0; color: #555555">max abs diff '
+        f"{html.escape(fmt.num(div['max_abs_diff']))}, max rel diff "
+        f"{html.escape(fmt.num(div['max_rel_diff']))}, max ULPs "
+        f"{html.escape(fmt.MISSING if div['max_ulps'] is None else str(div['max_ulps']))}</p>"
+    )
+
+
+def source_context(div: dict[str, Any]) -> str:
+    """The source around the divergent line, that line highlighted."""
+    lines = div["context"] or (
+        [{"line": div["line"], "text": div["source"]}] if div["source"] is not None else []
+    )
+    if not lines:
+        return ""
+    rendered = []
+    for item in lines:
+        number = "" if item["line"] is None else str(item["line"])
+        text = f"{number:>5} | {html.escape(item['text'])}"
+        if item["line"] is not None and item["line"] == div["line"]:
+            text = (f'<span class="nbgrad-divergent-line" style="background-color: '
+                    f'rgb(255, 220, 220); font-weight: bold">{text}</span>')
+        rendered.append(text)
+    return f'<pre class="nbgrad-source" style="{PRE_STYLE}">' + "\n".join(rendered) + "</pre>"
+
+
+def _allocation(alloc: dict[str, Any] | None) -> str:
+    if alloc is None:
+        return ""
+    at = f"line {alloc['line']}" if alloc["line"] is not None else "an unknown line"
+    if alloc["function"]:
+        at += f" of {alloc['function']}"
+    return (
+        f'<p style="margin: 2px 0">allocated by <code>{html.escape(alloc["call"])}</code> at '
+        f"{html.escape(at)}: <code>{html.escape((alloc['source'] or fmt.MISSING).strip())}</code>"
+        "</p>"
+    )
+
+
+def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = None,
+                    inline: bool = False) -> str:
+    if not report["per_step"]:
+        return ""
+    plot = svg.divergence_plot(report, variables)
+    return heading("Divergence per step") + _plot(plot, inline, "nbgrad-divergence-plot")
+
+
+def step_table(per_step: list[dict[str, Any]]) -> str:
+    if not per_step:
+        return ""
+    rows = [
+        [html.escape(label), html.escape(", ".join(step["diverged"]) or "identical"),
+         html.escape(fmt.num(step["max_abs_diff"]))]
+        for label, step in fmt.compact_steps(per_step, 24)
+    ]
+    return heading("Per step") + table(["step", "diverged", "max abs diff"], rows, "nbgrad-steps")
+
+
+def experiments(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return ""
+    rows = [
+        [html.escape(e["name"]), html.escape(e["poison"]), html.escape(e["rng"]),
+         f"<strong>{html.escape(e['outcome'])}</strong>",
+         html.escape(fmt.MISSING if e["first_step"] is None else str(e["first_step"])),
+         html.escape(e["detail"])]
+        for e in items
+    ]
+    headers = ["experiment", "poison", "RNG", "outcome", "first step", "detail"]
+    return heading("What was tried to confirm the cause") + table(headers, rows,
+                                                                  "nbgrad-experiments")
+
+
+def comparison(comp: dict[str, Any] | None) -> str:
+    if comp is None:
+        return ""
+    rows = [[html.escape(str(s["step"])), html.escape(fmt.num(s["max_abs_diff"]))]
+            for s in comp["per_step"]]
+    return (heading(f"Gap to the {comp['reference']} run, per step")
+            + table(["step", "max abs diff"], rows, "nbgrad-comparison"))
+
+
+def _plot(plot: svg.Plot, inline: bool, css_class: str) -> str:
+    document = svg.render_svg(plot)
+    if inline:
+        return f'<div class="{css_class}">{document}</div>'
+    return svg.as_img(document, plot.title, css_class)
+
+
+def _facts(report: dict[str, Any]) -> str:
+    elapsed = fmt.seconds(report.get("elapsed_s", 0.0))
+    if report["kind"] == "gradcheck":
+        noise = report["noise"]
+        noisy = f", noisy cost (floor {fmt.num(noise['floor'])})" if noise["noisy"] else ""
+        return f"{report['mode']} mode, {report['evaluations']} evaluations, {elapsed}{noisy}"
+    return (f"{report['runs']} runs, {report['steps']} steps, {report['backend']}, {elapsed}; "
+            f"namespace restored to {report['restored']}")
