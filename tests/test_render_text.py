@@ -1,0 +1,129 @@
+"""Plain-text rendering: every fact a terminal reader needs, derived from each fixture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nbgrad.errors import ReportFormatError
+from nbgrad.report import Report, fmt
+from nbgrad.report.text import MAX_STEP_ROWS, render_text
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures" / "reports").glob("*.json"))
+GRADCHECK = [p for p in FIXTURES if p.stem.startswith("gradcheck")]
+DETERMINISM = [p for p in FIXTURES if p.stem.startswith("determinism")]
+
+
+class FixtureReport(Report):
+    kind: ClassVar[str] = "fixture"
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_header_carries_status_headline_and_label(path: Path) -> None:
+    report = json.loads(path.read_text())
+    lines = render_text(report).splitlines()
+    assert report["status"].upper() in lines[0]
+    assert report["kind"] in lines[0]
+    assert report["label"] in lines[1]
+    assert lines[2] == report["headline"]
+    assert repr(FixtureReport(report)) == render_text(report)
+
+
+@pytest.mark.parametrize("path", GRADCHECK, ids=lambda p: p.stem)
+def test_gradcheck_block_table_rows_are_aligned_and_complete(path: Path) -> None:
+    report = json.loads(path.read_text())
+    lines = render_text(report).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("block "))
+    columns = lines[header].index("max rel err")
+    for offset, block in enumerate(report["blocks"], start=1):
+        row = lines[header + offset]
+        assert row.startswith(block["name"])
+        assert block["dtype"] in row and fmt.shape(block["shape"]) in row
+        assert row[columns:].startswith(fmt.num(block["max_rel_error"]))
+        assert f"{block['n_flagged']}/{block['checked']}" in row
+        assert ", ".join(block["diagnoses"]) in row
+
+
+@pytest.mark.parametrize("path", GRADCHECK, ids=lambda p: p.stem)
+def test_failing_elements_and_findings_appear(path: Path) -> None:
+    report = json.loads(path.read_text())
+    text = render_text(report)
+    listed = text.partition("worst elements:\n")[2].partition("\n\n")[0].splitlines()[1:]
+    wrong = sorted(
+        ((block["name"], item) for block in report["blocks"] for item in block["worst"]
+         if item["rel_error"] > block["tolerance"]),
+        key=lambda pair: -pair[1]["rel_error"],
+    )
+    assert len(listed) == min(len(wrong), 8)
+    for line, (name, item) in zip(listed, wrong, strict=False):
+        assert line.startswith(fmt.element(name, item["multi_index"]) + "  ")
+        assert fmt.plain(item["analytic"]) in line and fmt.plain(item["numeric"]) in line
+        assert fmt.num(item["rel_error"]) in line
+    for finding in report["findings"]:
+        assert finding["message"] in text
+    if report["blocks"][0]["scale"] is not None:
+        assert f"c = {report['blocks'][0]['scale']:.4g}" in text
+
+
+@pytest.mark.parametrize("path", DETERMINISM, ids=lambda p: p.stem)
+def test_determinism_divergence_source_and_experiments(path: Path) -> None:
+    report = json.loads(path.read_text())
+    text = render_text(report)
+    div = report["first_divergence"]
+    if div is not None:
+        assert f"step {div['step']}, variable {div['variable']}" in text
+        assert f"cause: {div['cause']}" in text
+        if div["line"] is not None:
+            marked = [line for line in text.splitlines() if line.startswith(">")]
+            assert marked == [f">    {div['line']} | {div['source']}"]
+        if div["allocation"]:
+            assert f"allocated by {div['allocation']['call']} at line " \
+                   f"{div['allocation']['line']}" in text
+    for experiment in report["experiments"]:
+        assert experiment["detail"] in text
+    if report["error"]:
+        assert report["error"]["traceback"].splitlines()[-1] in text
+    if report["comparison"]:
+        assert "versus numpy:" in text
+
+
+def test_identical_steps_are_compacted_and_long_tables_cut() -> None:
+    report = json.loads((FIXTURES[0].parent / "determinism_unknown.json").read_text())
+    text = render_text(report)
+    assert "0–3   identical" in text
+    template = report["per_step"][-1]
+    report["per_step"] = [dict(template, step=s) for s in range(40)]
+    rows = render_text(report).split("per step:\n")[1].split("\n\n")[0].splitlines()
+    assert len(rows) == 1 + MAX_STEP_ROWS + 1
+    assert f"{40 - MAX_STEP_ROWS} more rows in the JSON" in rows[-1]
+
+
+def test_not_a_report_is_refused_with_the_culprit() -> None:
+    with pytest.raises(ReportFormatError, match=r"\['kind'\] is 'lossplot'"):
+        render_text({"kind": "lossplot"})
+    with pytest.raises(ReportFormatError, match="got list"):
+        render_text([])  # type: ignore[arg-type]
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=60))
+def test_step_compaction_keeps_every_divergent_step(pattern: list[bool]) -> None:
+    per_step = [{"step": s, "diverged": ["x"] if bad else [], "max_abs_diff": 1.0 if bad else None}
+                for s, bad in enumerate(pattern)]
+    rows = fmt.compact_steps(per_step, max_rows=1000)
+    shown = []
+    for label, step in rows:
+        first, _, last = label.partition("–")
+        shown += range(int(first), int(last or first) + 1)
+        assert bool(step["diverged"]) == pattern[int(first)]
+    assert shown == list(range(len(pattern)))
