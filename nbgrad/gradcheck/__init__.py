@@ -1,10 +1,28 @@
-"""Gradient checking (implementation lands with issue 2)."""
+"""Gradient checking: is a hand-written gradient right, and if not, where, what kind, how sure.
+
+``gradcheck(fun, params, ...)`` (see :mod:`nbgrad.gradcheck.api`) is the whole
+public interface; the modules behind it each do one job:
+
+- :mod:`~nbgrad.gradcheck.params`: parameters as named blocks of real
+  coordinates, perturbed in place, restored bit for bit;
+- :mod:`~nbgrad.gradcheck.evaluate`: counted, validated calls of ``fun``;
+- :mod:`~nbgrad.gradcheck.analytic`: the user's gradient, checked and cut
+  into blocks;
+- :mod:`~nbgrad.gradcheck.steps`: step sizes and tolerances per dtype and
+  element; :mod:`~nbgrad.gradcheck.noise`: the cost's noise floor;
+- :mod:`~nbgrad.gradcheck.numeric`: finite differences;
+  :mod:`~nbgrad.gradcheck.compare`: relative errors with a floor;
+- :mod:`~nbgrad.gradcheck.full` and :mod:`~nbgrad.gradcheck.fast`: the two
+  checking strategies;
+- :mod:`~nbgrad.gradcheck.diagnose`, :mod:`~nbgrad.gradcheck.patterns`: what
+  kind of wrong; :mod:`~nbgrad.gradcheck.summary`,
+  :mod:`~nbgrad.gradcheck.heatmap`, :mod:`~nbgrad.gradcheck.curve`: the report.
+
+The package imports neither IPython nor ipywidgets.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from nbgrad.gradcheck.api import gradcheck
 
-
-def gradcheck(fun: Any, params: Any, **options: Any) -> Any:
-    """Check ``fun``'s analytic gradient against finite differences."""
-    raise NotImplementedError("nbgrad.gradcheck is being written")
+__all__ = ["gradcheck"]

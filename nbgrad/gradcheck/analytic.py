@@ -1,0 +1,96 @@
+"""The user's analytic gradient, checked against the parameters' structure and cut into blocks.
+
+The gradient mirrors ``params``: one array of the same shape, a dict with the
+same keys, a list/tuple of the same length, or, with ``blocks=``, one flat
+vector as long as the flat parameter vector.  Anything else raises
+:class:`~nbgrad.errors.GradientError` naming the block and the expected versus
+the received shape, because "operands could not be broadcast" three frames
+deep in nbgrad would not tell the user which of their arrays is wrong.
+
+For complex parameters the gradient of the real cost is expected as
+``dC/dRe z + i·dC/dIm z`` (numpy's and most hand-written code's convention for
+real costs; conjugate it if yours differs).  The gradient is copied to the host
+once, in bulk: the comparison and the diagnosis run on numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from nbgrad.backend import is_array, to_numpy
+from nbgrad.errors import GradientError
+from nbgrad.gradcheck.params import ParamSet, describe
+
+
+def block_gradients(grad: Any, paramset: ParamSet) -> list[np.ndarray]:
+    """One host array per block, in the block's shape, float64 or complex128."""
+    structure = paramset.structure
+    if structure == "flat":
+        flat = _array(grad, "the gradient", _flat_shape(paramset))
+        pieces, offset = [], 0
+        for block in paramset.blocks:
+            pieces.append(flat.reshape(-1)[offset : offset + block.size].reshape(block.shape))
+            offset += block.size
+        return pieces
+    if structure == "array":
+        block = paramset.blocks[0]
+        return [_array(grad, "the gradient", block.shape)]
+    return [
+        _array(item, f"the gradient of {describe(structure, key)} ({block.name})", block.shape)
+        for block, key, item in zip(
+            paramset.blocks, paramset.keys, _items(grad, paramset), strict=True
+        )
+    ]
+
+
+def _items(grad: Any, paramset: ParamSet) -> list[Any]:
+    keys = paramset.keys
+    if paramset.structure == "dict":
+        if not isinstance(grad, Mapping):
+            raise GradientError(
+                f"the gradient is {type(grad).__name__}; params is a dict, so the gradient must "
+                f"be a dict with the same keys ({', '.join(map(repr, keys))})"
+            )
+        missing = [key for key in keys if key not in grad]
+        if missing:
+            raise GradientError(
+                f"the gradient has no entry for {', '.join(map(repr, missing))}; expected the "
+                f"keys of params: {', '.join(map(repr, keys))}"
+            )
+        return [grad[key] for key in keys]
+    if not isinstance(grad, list | tuple) or len(grad) != len(keys):
+        got = f"a {type(grad).__name__} of length {len(grad)}" if isinstance(
+            grad, list | tuple
+        ) else type(grad).__name__
+        raise GradientError(
+            f"the gradient is {got}; params is a {paramset.structure} of {len(keys)} arrays, "
+            f"so the gradient must be a list/tuple of {len(keys)} arrays in the same order"
+        )
+    return list(grad)
+
+
+def _flat_shape(paramset: ParamSet) -> tuple[int, ...]:
+    return tuple(int(n) for n in getattr(paramset.params, "shape", ()))
+
+
+def _array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    if not (is_array(value) or isinstance(value, np.generic | float | int)):
+        raise GradientError(
+            f"{what} is {type(value).__name__}; expected an array of shape {shape}"
+        )
+    host = to_numpy(value)
+    if tuple(host.shape) != tuple(shape):
+        raise GradientError(f"{what} has shape {tuple(host.shape)}; expected shape {shape}")
+    if host.dtype.kind not in "fciub":
+        raise GradientError(f"{what} has dtype {host.dtype}; expected numbers")
+    wide = np.complex128 if host.dtype.kind == "c" else np.float64
+    return host.astype(wide)
+
+
+def part_gradient(gradient: np.ndarray, component: str) -> np.ndarray:
+    """The flat real coordinates of one part: the real or the imaginary part of the gradient."""
+    flat = gradient.reshape(-1)
+    return np.ascontiguousarray(flat.imag if component == "imag" else flat.real, dtype=np.float64)

@@ -1,0 +1,171 @@
+"""``gradcheck``: the one entry point, orchestrating the modules of :mod:`nbgrad.gradcheck`.
+
+The order of work is fixed by what each step needs:
+
+1. :mod:`~nbgrad.gradcheck.params` validates and cuts the parameters into
+   blocks; nothing is evaluated before the input is known to be usable.
+2. Inside :func:`~nbgrad.gradcheck.params.preserved` (so that every exit
+   path, KeyboardInterrupt included, restores the parameters bit for bit):
+   the cost and analytic gradient at the base point
+   (:mod:`~nbgrad.gradcheck.evaluate`, :mod:`~nbgrad.gradcheck.analytic`),
+   the noise floor (:mod:`~nbgrad.gradcheck.noise`), then the per-block
+   precision and tolerance (:mod:`~nbgrad.gradcheck.steps`), the numeric
+   comparison (:mod:`~nbgrad.gradcheck.full` or :mod:`~nbgrad.gradcheck.fast`)
+   and the step curve of the worst element (:mod:`~nbgrad.gradcheck.curve`).
+3. Outside: diagnosis (:mod:`~nbgrad.gradcheck.diagnose`) and the report
+   document (:mod:`~nbgrad.gradcheck.summary`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from nbgrad.backend import to_numpy
+from nbgrad.errors import EvaluationError, GradientError, UsageError
+from nbgrad.gradcheck import fast, full
+from nbgrad.gradcheck.analytic import block_gradients, part_gradient
+from nbgrad.gradcheck.checks import BlockCheck
+from nbgrad.gradcheck.curve import curve_for_worst
+from nbgrad.gradcheck.diagnose import diagnose_block
+from nbgrad.gradcheck.evaluate import CostCalls
+from nbgrad.gradcheck.findings import finding
+from nbgrad.gradcheck.noise import Noise, measure
+from nbgrad.gradcheck.params import Block, ParamSet, collect, preserved
+from nbgrad.gradcheck.steps import precision, tolerance
+from nbgrad.gradcheck.summary import RunInfo, report_document
+from nbgrad.report.gradcheck import GradcheckReport
+
+MODES = ("full", "fast")
+
+
+def gradcheck(
+    fun: Callable[[Any], Any],
+    params: Any,
+    *,
+    grad: Callable[[Any], Any] | None = None,
+    mode: str = "full",
+    blocks: Mapping[str, Sequence[int]] | None = None,
+    names: Sequence[str] | str | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    label: str | None = None,
+) -> GradcheckReport:
+    """Check ``fun``'s analytic gradient against finite differences; say where, what kind, how sure.
+
+    ``fun(params)`` returns the cost, or ``(cost, grad)``; ``grad(params)``, when
+    given, returns the gradient instead (it takes precedence).  ``params`` is one
+    floating-point array, a dict, or a list/tuple of arrays (numpy or CuPy); it
+    is perturbed *in place* and passed to ``fun`` as the very same object, and
+    restored bit for bit afterwards, whatever happens.  ``blocks`` names the
+    pieces of one flat parameter vector, e.g. ``{"Theta1": (5, 4), "Theta2":
+    (3, 6)}`` in C order; ``names`` gives display names to the arrays of a list.
+    ``mode="fast"`` decides with random directional derivatives and localises
+    wrong elements by group testing; ``rtol`` overrides the automatic
+    per-dtype tolerance; ``seed`` fixes fast mode's random directions;
+    ``progress(done, total)`` is called after every cost evaluation.
+    """
+    started = time.perf_counter()
+    _check_options(mode, rtol, grad, progress)
+    paramset = collect(params, blocks, names)
+    cost = CostCalls(fun, params, progress)
+    with preserved(paramset):
+        f0, returned = cost.base()
+        gradients = block_gradients(_analytic(grad, params, returned), paramset)
+        thetas = [to_numpy(block.view).reshape(-1).copy() for block in paramset.blocks]
+        noise = measure(cost, f0)
+
+        def eps_of(block: Block) -> float:
+            return precision(block.dtype, noise.floor, abs(f0))
+
+        checks = _compare(paramset, gradients, f0, cost, eps_of, rtol, mode, seed)
+        curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" else None
+    diagnoses = [
+        diagnose_block(check, theta, noise) for check, theta in zip(checks, thetas, strict=True)
+    ]
+    # Failing blocks first, in the user's order; each block's findings most specific first.
+    ordered = sorted(diagnoses, key=lambda diagnosis: diagnosis.passed)
+    findings = [item for diagnosis in ordered for item in diagnosis.findings]
+    if noise.noisy:
+        findings.append(_noise_finding(noise, f0, checks))
+    run = RunInfo(
+        mode=mode,
+        label=label if label is not None else getattr(fun, "__name__", "fun"),
+        evaluations=cost.count,
+        noise=noise,
+        elapsed_s=time.perf_counter() - started,
+    )
+    return GradcheckReport(report_document(checks, diagnoses, findings, curve, run))
+
+
+def _check_options(mode: str, rtol: float | None, grad: Any, progress: Any) -> None:
+    if mode not in MODES:
+        raise UsageError(f"mode={mode!r}; expected one of {', '.join(map(repr, MODES))}")
+    if rtol is not None and not (isinstance(rtol, int | float) and 0 < rtol < 1):
+        raise UsageError(f"rtol={rtol!r}; expected a relative tolerance between 0 and 1")
+    if grad is not None and not callable(grad):
+        raise UsageError(f"grad= is {type(grad).__name__}; expected a callable grad(params)")
+    if progress is not None and not callable(progress):
+        raise UsageError(f"progress= is {type(progress).__name__}; expected progress(done, total)")
+
+
+def _analytic(grad: Callable[[Any], Any] | None, params: Any, returned: Any) -> Any:
+    if grad is not None:
+        try:
+            return grad(params)
+        except Exception as exc:
+            raise EvaluationError(
+                f"grad raised {type(exc).__name__}: {exc} — at the unperturbed parameters"
+            ) from exc
+    if returned is None:
+        raise GradientError(
+            "no analytic gradient: fun returned only a cost and grad= was not given — "
+            "return (cost, grad) from fun, or pass grad=callable"
+        )
+    return returned
+
+
+def _compare(
+    paramset: ParamSet,
+    gradients: list[Any],
+    f0: float,
+    cost: CostCalls,
+    eps_of: Callable[[Block], float],
+    rtol: float | None,
+    mode: str,
+    seed: int,
+) -> list[BlockCheck]:
+    blocks = paramset.blocks
+    tolerances = [rtol if rtol is not None else tolerance(eps_of(block)) for block in blocks]
+    analytic = [
+        [part_gradient(gradient, part.component) for part in block.parts]
+        for block, gradient in zip(blocks, gradients, strict=True)
+    ]
+    if mode == "fast":
+        return fast.check(paramset, analytic, f0, cost, eps_of, tolerances, seed)
+    cost.expect(2 * sum(len(block.parts) * block.size for block in blocks))
+    return [
+        BlockCheck(
+            block,
+            [
+                full.check_part(part, values, f0, cost, eps_of(block), tol)
+                for part, values in zip(block.parts, part_values, strict=True)
+            ],
+            tol,
+        )
+        for block, part_values, tol in zip(blocks, analytic, tolerances, strict=True)
+    ]
+
+
+def _noise_finding(noise: Noise, f0: float, checks: list[BlockCheck]) -> dict[str, Any]:
+    relative = noise.floor / abs(f0) if f0 else float("inf")
+    return finding(
+        None, "noisy", 0.9,
+        f"the cost is not reproducible: {noise.repeats + 1} evaluations at the same point "
+        f"differ by up to {noise.floor:.2g} ({relative:.1g} of the cost) — nondeterministic "
+        "reductions, dropout or sampling left on?  Steps and tolerance were widened to "
+        f"{max(c.tolerance for c in checks):.1g} so that the noise is not reported as mismatches",
+        floor=noise.floor, relative=relative if relative != float("inf") else None,
+    )

@@ -1,0 +1,91 @@
+"""Per-coordinate outcome of a check, the common currency of full mode, fast mode and diagnosis.
+
+Both modes end with, for every real coordinate of every part: the analytic
+derivative, the numeric one (NaN where fast mode never computed it), the
+relative error, the step, and two verdicts — *flagged* (a confirmed mismatch:
+the user's bug) and *kink* (one-sided differences disagree at the point: not
+differentiable there, so excluded from failing).  :class:`BlockCheck` folds the
+one or two parts of a block (real, or real and imaginary) back into elements,
+which is what the report and the diagnosis speak about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nbgrad.gradcheck.params import Block, Part
+
+
+@dataclass
+class PartCheck:
+    """Outcome for every coordinate of one part (host arrays of the part's size)."""
+
+    part: Part
+    analytic: np.ndarray
+    numeric: np.ndarray
+    rel_error: np.ndarray
+    step: np.ndarray
+    floor: np.ndarray
+    flagged: np.ndarray
+    kink: np.ndarray
+
+    @classmethod
+    def unchecked(cls, part: Part, analytic: np.ndarray) -> PartCheck:
+        """Nothing computed yet: NaN numbers, nothing flagged."""
+        size = analytic.size
+        nan = np.full(size, np.nan)
+        no = np.zeros(size, dtype=bool)
+        return cls(part, analytic, nan, nan.copy(), nan.copy(), nan.copy(), no, no.copy())
+
+    @property
+    def checked(self) -> np.ndarray:
+        return ~np.isnan(self.numeric)
+
+
+@dataclass
+class BlockCheck:
+    """A block's elements: parts folded together (complex: real and imaginary parts)."""
+
+    block: Block
+    parts: list[PartCheck]
+    tolerance: float
+
+    def _fold(self, name: str) -> np.ndarray:
+        values = [getattr(check, name) for check in self.parts]
+        return values[0] if len(values) == 1 else values[0] + 1j * values[1]
+
+    @property
+    def analytic(self) -> np.ndarray:
+        """Flat analytic gradient (complex: dC/dRe + i·dC/dIm)."""
+        return self._fold("analytic")
+
+    @property
+    def numeric(self) -> np.ndarray:
+        return self._fold("numeric")
+
+    @property
+    def rel_error(self) -> np.ndarray:
+        """Worst relative error over the element's parts; NaN where unchecked."""
+        return np.max(np.stack([check.rel_error for check in self.parts]), axis=0)
+
+    @property
+    def step(self) -> np.ndarray:
+        return self.parts[0].step
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return np.any(np.stack([check.flagged for check in self.parts]), axis=0)
+
+    @property
+    def kink(self) -> np.ndarray:
+        return np.any(np.stack([check.kink for check in self.parts]), axis=0)
+
+    @property
+    def checked(self) -> np.ndarray:
+        return np.all(np.stack([check.checked for check in self.parts]), axis=0)
+
+    @property
+    def floor(self) -> np.ndarray:
+        return np.max(np.stack([check.floor for check in self.parts]), axis=0)

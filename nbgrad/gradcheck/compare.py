@@ -1,0 +1,36 @@
+"""Relative error between analytic and numeric derivatives, robust where both are about zero.
+
+``|a − n| / max(|a|, |n|)`` is the natural measure, but it explodes where the
+true derivative is zero: the numeric estimate is then pure rounding error and
+any analytic value, even an exact 0, looks 100 % wrong.  The denominator gets
+a *floor* tied to what the finite difference can resolve:
+
+    floor_i = ε·|f| / (h_i · tol)
+
+``ε·|f|`` is the cost's absolute precision (machine epsilon, or the measured
+noise, times the size of the cost near the point); dividing by ``h_i`` gives
+the rounding error of the derivative estimate, and dividing by the tolerance
+makes that error count as exactly "at the threshold".  So derivatives larger
+than the floor are judged relatively, and derivatives below it (where the cost
+cannot tell them apart from zero at this precision) are judged against the
+floor, i.e. absolutely.  A derivative that is numerically zero while the
+analytic one is clearly not still fails: ``|a|`` then dominates everything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def resolution_floor(eps: float, cost_size: np.ndarray, step: np.ndarray, tol: float) -> np.ndarray:
+    """The smallest derivative whose relative error can be judged at tolerance ``tol``."""
+    return eps * cost_size / (step * tol)
+
+
+def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """``|a − n| / max(|a|, |n|, floor)``; 0 where both are equal, inf where either is NaN/inf."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        difference = np.abs(analytic - numeric)
+        scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
+        error = np.where(difference == 0, 0.0, difference / scale)
+    return np.where(np.isfinite(error), error, np.inf)

@@ -1,0 +1,192 @@
+"""What kind of wrong: stable diagnosis codes per block, and findings in plain words.
+
+A mismatch alone sends the user back to staring at their backprop.  Most
+hand-written gradient bugs leave a fingerprint in how analytic ``a`` and
+numeric ``n`` disagree, so every failing block is tested against them, in the
+order that gives the most specific answer:
+
+- ``flat``: the numeric gradient is zero to within rounding everywhere.  The
+  cost does not change with this block, so nothing can train it (seed 002:
+  the cosine of two scalars is ±1).  Reported as a failure even when the
+  analytic gradient is zero too: the check cannot confirm a gradient that
+  does not exist, and the finding says why training stalls.
+- ``zero_analytic``: every flagged element has an analytic value of exactly
+  0 while the cost moves (a gradient buffer never filled in).
+- ``sign_flip`` / ``scale``: the flagged elements fit ``a = c·n`` (least
+  squares, residual under 1 %): ``c ≈ −1`` is a flipped sign, anything else a
+  scale factor reported as ``scale = c`` (a forgotten ``1/m`` gives ``c = m``).
+- ``transpose``: ``aᵀ`` (square blocks), or ``a`` laid out with the axes
+  swapped, matches ``n`` within the tolerance.
+- ``mismatch``: flagged with none of these fingerprints.
+- ``nondifferentiable``: some elements sit on a kink; they are excluded from
+  failing (see :mod:`nbgrad.gradcheck.full`).
+- ``noisy``: the cost is not reproducible at a fixed point.
+
+Row/column and proportional-to-parameter patterns are found by
+:mod:`nbgrad.gradcheck.patterns`.  Each finding carries a confidence in
+``[0, 1]``: how far the evidence is from the threshold that would have made
+nbgrad say otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nbgrad.gradcheck.checks import BlockCheck
+from nbgrad.gradcheck.compare import relative_error
+from nbgrad.gradcheck.findings import finding
+from nbgrad.gradcheck.noise import Noise
+from nbgrad.gradcheck.patterns import pattern_findings
+
+#: Largest relative residual of ``a − c·n`` for which a scale (or sign) explains a mismatch.
+FIT_RESIDUAL = 0.01
+
+
+@dataclass
+class Diagnosis:
+    """Diagnosis of one block: codes, the scale factor if any, findings, verdict."""
+
+    codes: list[str]
+    passed: bool
+    scale: float | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _coordinates(check: BlockCheck, name: str, mask: np.ndarray) -> np.ndarray:
+    """Real coordinates of the elements in ``mask``, all parts concatenated."""
+    return np.concatenate([getattr(part, name)[mask] for part in check.parts])
+
+
+def is_flat(check: BlockCheck) -> bool:
+    """Numeric derivative indistinguishable from zero at every checked coordinate."""
+    tested = check.checked
+    if not tested.any():
+        return False
+    numeric = _coordinates(check, "numeric", tested)
+    rounding = _coordinates(check, "floor", tested) * check.tolerance
+    return bool(np.all(np.abs(numeric) <= rounding))
+
+
+def fit_scale(analytic: np.ndarray, numeric: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``c`` in ``a ≈ c·n`` and the relative residual ``‖a − c·n‖ / ‖a‖``."""
+    norm_n = float(numeric @ numeric)
+    norm_a = float(np.sqrt(analytic @ analytic))
+    if norm_n == 0 or norm_a == 0:
+        return math.nan, math.inf
+    c = float(analytic @ numeric) / norm_n
+    return c, float(np.linalg.norm(analytic - c * numeric)) / norm_a
+
+
+def is_transposed(check: BlockCheck) -> bool:
+    """The analytic block, with its two axes swapped, matches the numeric one."""
+    shape = check.block.shape
+    tested = check.checked
+    if len(shape) != 2 or not tested.all() or shape[0] < 2 or shape[1] < 2:
+        return False
+    analytic = check.analytic.reshape(shape)
+    numeric = check.numeric.reshape(shape)
+    floor = check.floor.reshape(shape)
+    candidates = [analytic.T] if shape[0] == shape[1] else []
+    candidates.append(analytic.reshape(shape[::-1]).T)
+    return any(
+        bool(np.all(relative_error(c, numeric, floor) <= check.tolerance)) for c in candidates
+    )
+
+
+def _kind_of_mismatch(check: BlockCheck) -> tuple[str, float | None, dict[str, Any]]:
+    name = check.block.name
+    flagged = check.flagged
+    analytic = _coordinates(check, "analytic", flagged)
+    numeric = _coordinates(check, "numeric", flagged)
+    n = int(flagged.sum())
+    if np.all(analytic == 0):
+        return "zero_analytic", None, finding(
+            name, "zero_analytic", 0.95,
+            f"{name}: the analytic gradient is exactly 0 at {n} element(s) where the cost "
+            "changes — is this gradient ever computed or written back?",
+        )
+    if is_transposed(check):
+        return "transpose", None, finding(
+            name, "transpose", 0.9,
+            f"{name}: the analytic gradient matches the numeric one with its axes swapped — "
+            "transpose it (an outer product taken in the wrong order?)",
+        )
+    c, residual = fit_scale(analytic, numeric)
+    if residual < FIT_RESIDUAL and n >= 1 and abs(c + 1) < FIT_RESIDUAL:
+        return "sign_flip", -1.0, finding(
+            name, "sign_flip", 1 - residual / FIT_RESIDUAL,
+            f"{name}: analytic ≈ −numeric at {n} element(s) — the sign of this gradient is "
+            "flipped (a − that should be +, or y − ŷ instead of ŷ − y)",
+            c=c, residual=residual,
+        )
+    if residual < FIT_RESIDUAL and n >= 2 and math.isfinite(c) and c != 0:
+        return "scale", c, finding(
+            name, "scale", 1 - residual / FIT_RESIDUAL,
+            f"{name}: analytic ≈ {c:.4g} × numeric at {n} element(s) — {_scale_hint(c)}",
+            c=c, residual=residual,
+        )
+    return "mismatch", None, finding(
+        name, "mismatch", _exceedance(check),
+        f"{name}: {n} element(s) disagree with the numeric gradient, with no simple "
+        "relation (scale, sign, transpose) between the two",
+    )
+
+
+def _scale_hint(c: float) -> str:
+    for value, words in ((c, "too large"), (1 / c, "too small")):
+        if value > 1 and abs(value - round(value)) < 1e-3 * value:
+            return (
+                f"a factor of {round(value)} {words}: a forgotten or doubled 1/m "
+                f"(m = {round(value)}), a batch mean versus sum, or a 1/2 in the cost?"
+            )
+    return "the gradient is off by a constant factor: check constants such as 1/m, 1/2, λ"
+
+
+def _exceedance(check: BlockCheck) -> float:
+    """Confidence from how far the worst flagged element is beyond the tolerance (log scale)."""
+    worst = float(np.max(check.rel_error[check.flagged]))
+    if not math.isfinite(worst):
+        return 1.0
+    return 0.5 + 0.5 * min(1.0, math.log10(max(worst / check.tolerance, 1.0)) / 3)
+
+
+def diagnose_block(check: BlockCheck, theta: np.ndarray, noise: Noise) -> Diagnosis:
+    """Codes, verdict and findings for one block (``theta``: host copy of its values)."""
+    name = check.block.name
+    codes: list[str] = []
+    findings: list[dict[str, Any]] = []
+    scale = None
+    flat = is_flat(check)
+    if flat:
+        codes.append("flat")
+        findings.append(finding(
+            name, "flat", 0.95,
+            f"the cost does not change with {name}: its numeric gradient is zero to within "
+            "rounding at every element, so nothing can train it (a saturated or "
+            "sign-like output, e.g. the cosine of two scalars, is constant)",
+        ))
+    if check.flagged.any():
+        code, scale, explanation = _kind_of_mismatch(check)
+        codes.append(code)
+        patterns = pattern_findings(check, theta)
+        # A pattern names the bug more precisely than "mismatch": it goes first.
+        specific_first = code == "mismatch"
+        findings.extend([*patterns, explanation] if specific_first else [explanation, *patterns])
+    if check.kink.any():
+        codes.append("nondifferentiable")
+        n = int(check.kink.sum())
+        findings.append(finding(
+            name, "nondifferentiable", 0.8,
+            f"{name}: {n} element(s) sit on a kink (ReLU/abs/max at exactly the switching "
+            "point): the one-sided slopes differ and the analytic value lies between them, "
+            "so they are not counted as errors",
+            elements=[check.block.label(i) for i in np.flatnonzero(check.kink)[:10]],
+        ))
+    if noise.noisy:
+        codes.append("noisy")
+    passed = not flat and not check.flagged.any()
+    return Diagnosis(codes=codes or ["ok"], passed=passed, scale=scale, findings=findings)

@@ -1,0 +1,116 @@
+"""Counted, guarded evaluation of the user's cost.
+
+Every number nbgrad reports rests on calls to ``fun(params)``, so this is the
+one place that calls it.  :class:`CostCalls`
+
+- counts the calls (the report's ``evaluations`` and the benchmark compare
+  tools by it) and feeds the ``progress(done, total)`` callback;
+- accepts what hand-written code returns: a float, a 0-d or one-element numpy
+  or CuPy array (seed 001's cost has shape ``(1,)``), or ``(cost, grad)`` as in
+  seed 003 — reading a device scalar is the only host transfer per call;
+- turns every failure into an error that says *where*: a non-scalar or
+  non-finite cost raises :class:`~nbgrad.errors.CostError`, an exception inside
+  ``fun`` raises :class:`~nbgrad.errors.EvaluationError` naming the perturbed
+  element, with the original exception chained.  ``KeyboardInterrupt`` is not
+  wrapped: it passes through so that the caller's ``finally`` restores the
+  parameters and the user's interrupt still stops the check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nbgrad.backend import is_array
+from nbgrad.errors import CostError, EvaluationError
+
+#: Describes where the parameters are when ``fun`` is called; built only on error.
+Where = Callable[[], str] | None
+
+BASE_POINT = "at the unperturbed parameters"
+
+
+def _where_text(where: Where) -> str:
+    return BASE_POINT if where is None else where()
+
+
+def scalar_cost(value: Any, where: Where) -> float:
+    """Turn what ``fun`` returned as its cost into a finite Python float, or raise CostError."""
+    if is_array(value) or isinstance(value, np.generic):
+        if value.size != 1:
+            raise CostError(
+                f"the cost {_where_text(where)} has shape {tuple(value.shape)}; gradcheck needs "
+                "a scalar cost — return its sum or mean"
+            )
+        value = value.reshape(()).item() if is_array(value) else value.item()
+    if isinstance(value, complex):
+        if value.imag != 0:
+            raise CostError(
+                f"the cost {_where_text(where)} is complex ({value}); gradcheck needs a real cost"
+            )
+        value = value.real
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CostError(
+            f"the cost {_where_text(where)} is {type(value).__name__}; gradcheck needs a real "
+            "scalar, or a (cost, grad) tuple"
+        )
+    cost = float(value)
+    if not math.isfinite(cost):
+        raise CostError(
+            f"the cost is {cost} {_where_text(where)}; gradcheck needs a finite cost "
+            "(a log of 0 or an overflow in the forward pass?)"
+        )
+    return cost
+
+
+def split_return(value: Any) -> tuple[Any, Any]:
+    """``fun``'s return value -> (cost, gradient or None)."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return value
+    return value, None
+
+
+class CostCalls:
+    """``fun(params)`` wrapped: counted, validated, errors naming the perturbation."""
+
+    def __init__(self, fun: Callable[[Any], Any], params: Any, progress: Any = None) -> None:
+        if not callable(fun):
+            raise EvaluationError(
+                f"fun is {type(fun).__name__}; gradcheck needs a callable fun(params) "
+                "returning the cost or (cost, grad)"
+            )
+        self.fun = fun
+        self.params = params
+        self.progress = progress
+        self.count = 0
+        self.total = 0
+
+    def raw(self, where: Where = None) -> Any:
+        """Call ``fun`` once and return what it returned (counted)."""
+        try:
+            value = self.fun(self.params)
+        except Exception as exc:
+            raise EvaluationError(
+                f"fun raised {type(exc).__name__}: {exc} — {_where_text(where)}"
+            ) from exc
+        finally:
+            self.count += 1
+        if self.progress is not None:
+            self.progress(self.count, max(self.total, self.count))
+        return value
+
+    def base(self) -> tuple[float, Any]:
+        """Cost and returned gradient (or None) at the unperturbed point."""
+        cost, grad = split_return(self.raw())
+        return scalar_cost(cost, None), grad
+
+    def __call__(self, where: Where = None) -> float:
+        cost, _ = split_return(self.raw(where))
+        return scalar_cost(cost, where)
+
+    def expect(self, more: int) -> None:
+        """Announce ``more`` calls still to come, so that progress shows an honest total."""
+        self.total = self.count + more

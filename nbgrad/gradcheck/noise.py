@@ -1,0 +1,45 @@
+"""The cost's own noise floor, measured by evaluating it again at the unperturbed point.
+
+A finite difference subtracts two costs, so any non-reproducibility of the cost
+(atomics in a GPU reduction, multithreaded BLAS picking a different summation
+order, dropout left on) shows up divided by the step.  Checkers that assume a
+deterministic cost then report "mismatches" that are only noise — seed 003's
+answer blames exactly this.  nbgrad measures instead: :data:`REPEATS` more
+evaluations at the base point, and the largest deviation from the first one is
+the noise floor.  A deterministic cost reproduces its bits and the floor is 0.
+
+A noisy cost is then treated as a cost of lower precision (see
+:func:`nbgrad.gradcheck.steps.precision`): steps and tolerance widen, the
+report gets the ``noisy`` diagnosis and a finding that says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nbgrad.gradcheck.evaluate import CostCalls
+
+#: Extra evaluations at the base point.  Three repeats see a jitter that shows up
+#: in half the calls with probability 7/8, enough for the verdict to widen steps.
+REPEATS = 3
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Measured noise: the floor (largest absolute deviation), and how it was measured."""
+
+    floor: float
+    repeats: int
+
+    @property
+    def noisy(self) -> bool:
+        return self.floor > 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"floor": self.floor, "noisy": self.noisy, "repeats": self.repeats}
+
+
+def measure(cost: CostCalls, f0: float, repeats: int = REPEATS) -> Noise:
+    """Evaluate the cost ``repeats`` more times at the base point and keep the largest deviation."""
+    deviations = [abs(cost() - f0) for _ in range(repeats)]
+    return Noise(floor=max(deviations, default=0.0), repeats=repeats)

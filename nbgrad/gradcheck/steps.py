@@ -1,0 +1,100 @@
+"""Step sizes and tolerances, chosen per dtype, per element and from the cost's own precision.
+
+The error of a central difference ``(f(θ+h) − f(θ−h)) / 2h`` has two parts:
+truncation, about ``h²·|f'''|/6``, and rounding, about ``ε·|f|/h`` where ``ε``
+is the relative precision of the computed cost.  With ``f'''`` unknown the
+textbook balance point is ``h ≈ ε^(1/3)·s``, where ``s = max(|θ_i|, 1)`` is the
+element's scale: large parameters get proportionally large steps, small ones
+do not get steps below the scale on which a network's activations bend.  The
+precision ``ε`` is the dtype's machine epsilon, widened to the measured noise
+of the cost (``noise / |cost|``, see :mod:`nbgrad.gradcheck.noise`): a noisy
+cost behaves like one computed in lower precision, so it gets larger steps and
+a wider tolerance instead of false mismatches.
+
+Steps are made exactly representable, ``h = (θ + h) − θ``, so that the
+denominator is the distance the parameter really moved.
+
+Tolerances follow the same precision: ``tol = ε^(2/5)`` (5.6e-7 for float64,
+1.7e-3 for float32, 6.3e-2 for float16).  That sits between what a correct
+gradient reaches after confirmation (about ``ε^(2/3)``) and the size of a real
+bug, which is rarely smaller than a percent.  float16 is never evaluated in
+higher precision (the user's ``fun`` decides how the cost is computed); its
+tolerance is wide because its costs carry three significant digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nbgrad.backend import array_module, to_numpy
+
+#: Below this magnitude a parameter is stepped as if it were 1.0 (the scale ``s``).
+TYPICAL_SCALE = 1.0
+
+#: Step exponents: central differences use ε^(1/3); the Richardson pair uses ε^(1/5),
+#: the balance point of an error that is O(h⁴) after extrapolation.
+CENTRAL_EXPONENT = 1 / 3
+RICHARDSON_EXPONENT = 1 / 5
+
+
+def machine_epsilon(dtype: Any) -> float:
+    """Relative precision of a (real or complex) floating dtype."""
+    return float(np.finfo(np.dtype(dtype)).eps)
+
+
+def precision(dtype: Any, noise_floor: float, cost_scale: float) -> float:
+    """The cost's effective relative precision: machine epsilon, or its measured noise if larger."""
+    eps = machine_epsilon(dtype)
+    if noise_floor > 0 and cost_scale > 0:
+        return max(eps, noise_floor / cost_scale)
+    return eps
+
+
+def tolerance(eps: float) -> float:
+    """Relative-error threshold for a cost of relative precision ``eps``."""
+    return float(eps ** 0.4)
+
+
+@dataclass
+class Steps:
+    """Perturbed coordinate values (device, in the part's dtype) and the exact steps (host)."""
+
+    plus: Any
+    minus: Any
+    h_plus: np.ndarray
+    h_minus: np.ndarray
+
+    @property
+    def width(self) -> np.ndarray:
+        """``h₊ + h₋``: the exact distance between the two evaluation points."""
+        return self.h_plus + self.h_minus
+
+    @property
+    def h(self) -> np.ndarray:
+        return 0.5 * self.width
+
+
+def nominal(theta: Any, eps: float, exponent: float) -> Any:
+    """``ε^exponent · max(|θ|, 1)`` on the device of ``theta``, in float64 or wider."""
+    xp = array_module(theta)
+    scale = xp.maximum(xp.abs(theta.astype(np.float64)), TYPICAL_SCALE)
+    return (eps**exponent) * scale
+
+
+def representable(theta: Any, h: Any) -> Steps:
+    """Round ``θ ± h`` to the parameter's dtype and measure how far each point really is."""
+    plus = _moved((theta + h).astype(theta.dtype), theta, +1)
+    minus = _moved((theta - h).astype(theta.dtype), theta, -1)
+    h_plus = to_numpy(plus.astype(np.float64) - theta.astype(np.float64))
+    h_minus = to_numpy(theta.astype(np.float64) - minus.astype(np.float64))
+    return Steps(plus, minus, h_plus, h_minus)
+
+
+def _moved(point: Any, theta: Any, direction: int) -> Any:
+    """A step that rounds away entirely is replaced by one unit in the last place."""
+    xp = array_module(theta)
+    neighbour = xp.nextafter(theta, xp.asarray(direction * np.inf, dtype=theta.dtype))
+    return xp.where(point == theta, neighbour, point)

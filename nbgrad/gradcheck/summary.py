@@ -1,0 +1,185 @@
+"""From per-coordinate outcomes to the report document of docs/report-schema.md.
+
+Everything a renderer shows is decided here, once: which elements are the
+worst, the heatmap, the union of diagnoses, the order of findings, and the
+headline sentence.  Every float goes through :func:`json_float`, so NaN and
+infinity become ``null`` and the document survives ``JSON.parse``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nbgrad import __version__
+from nbgrad.gradcheck.checks import BlockCheck
+from nbgrad.gradcheck.diagnose import Diagnosis
+from nbgrad.gradcheck.heatmap import heatmap
+from nbgrad.gradcheck.noise import Noise
+from nbgrad.report.base import SCHEMA_VERSION
+
+#: Longest ``flagged`` list in a block (``n_flagged`` keeps the true count).
+MAX_FLAGGED = 1000
+#: Elements listed in a block's ``worst``.
+MAX_WORST = 10
+
+
+def json_float(value: Any) -> float | None:
+    """A finite float, or None for NaN/infinity/None."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def max_finite(values: np.ndarray) -> float | None:
+    """Largest relative error among checked elements; None when none was checked.
+
+    An infinite error (NaN or infinite analytic value) is reported as null: the
+    number is meaningless, and the block's ``passed`` and findings say why.
+    """
+    checked = values[~np.isnan(values)]
+    if checked.size == 0:
+        return None
+    return json_float(np.max(checked))
+
+
+def element(check: BlockCheck, i: int) -> dict[str, Any]:
+    """One entry of a block's ``worst`` list."""
+    analytic = check.analytic[i]
+    numeric = check.numeric[i]
+    entry = {
+        "index": int(i),
+        "multi_index": check.block.multi_index(i),
+        "analytic": json_float(np.real(analytic)),
+        "numeric": json_float(np.real(numeric)),
+        "rel_error": json_float(check.rel_error[i]),
+        "step": json_float(check.step[i]),
+    }
+    if check.block.is_complex:
+        entry["analytic_imag"] = json_float(np.imag(analytic))
+        entry["numeric_imag"] = json_float(np.imag(numeric))
+    return entry
+
+
+def worst_elements(check: BlockCheck) -> list[int]:
+    """Indices of the checked elements with the largest errors, flagged ones first."""
+    errors = np.where(np.isnan(check.rel_error), -np.inf, check.rel_error)
+    candidates = np.flatnonzero(check.checked)
+    if candidates.size == 0:
+        return []
+    key = np.lexsort((-errors[candidates], ~check.flagged[candidates]))
+    return [int(i) for i in candidates[key][:MAX_WORST]]
+
+
+def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
+    """One block of the report."""
+    block = check.block
+    flagged = np.flatnonzero(check.flagged)
+    return {
+        "name": block.name,
+        "shape": list(block.shape),
+        "dtype": block.dtype.name,
+        "device": block.device,
+        "size": block.size,
+        "passed": diagnosis.passed,
+        "max_rel_error": max_finite(check.rel_error),
+        "tolerance": check.tolerance,
+        "diagnoses": diagnosis.codes,
+        "scale": json_float(diagnosis.scale),
+        "flagged": [int(i) for i in flagged[:MAX_FLAGGED]],
+        "n_flagged": int(flagged.size),
+        "checked": int(check.checked.sum()),
+        "worst": [element(check, i) for i in worst_elements(check)],
+        "heatmap": heatmap(check.rel_error, block.shape),
+    }
+
+
+def union_of_codes(diagnoses: list[Diagnosis]) -> list[str]:
+    """Sorted union of block codes, without "ok" unless every block is ok."""
+    codes = {code for diagnosis in diagnoses for code in diagnosis.codes}
+    if codes != {"ok"}:
+        codes.discard("ok")
+    return sorted(codes)
+
+
+def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: list[dict]) -> str:
+    """The verdict in one sentence."""
+    failing = [
+        (check, diagnosis)
+        for check, diagnosis in zip(checks, diagnoses, strict=True)
+        if not diagnosis.passed
+    ]
+    if not failing:
+        worst = max((max_finite(c.rel_error) or 0.0 for c in checks), default=0.0)
+        size = sum(c.block.size for c in checks)
+        return (
+            f"Gradient OK: {size} element(s) in {len(checks)} block(s), max relative error "
+            f"{worst:.1e} (tolerance {max(c.tolerance for c in checks):.1e})."
+        )
+    parts = []
+    for check, diagnosis in failing:
+        codes = ", ".join(code for code in diagnosis.codes if code not in ("ok", "noisy"))
+        if "flat" in diagnosis.codes and not check.flagged.any():
+            parts.append(f"{check.block.name}: the cost does not change with it (flat)")
+        else:
+            parts.append(
+                f"{check.block.name}: {int(check.flagged.sum())} of {check.block.size} "
+                f"element(s) wrong ({codes})"
+            )
+    lead = findings[0]["message"] if findings else ""
+    sentence = "Gradient wrong — " + "; ".join(parts) + "."
+    return f"{sentence} {lead}" if lead else sentence
+
+
+@dataclass
+class RunInfo:
+    """What the report says about the run itself, besides the per-block results."""
+
+    mode: str
+    label: str
+    evaluations: int
+    noise: Noise
+    elapsed_s: float
+
+
+def report_document(
+    checks: list[BlockCheck],
+    diagnoses: list[Diagnosis],
+    findings: list[dict[str, Any]],
+    step_curve: dict[str, Any] | None,
+    run: RunInfo,
+) -> dict[str, Any]:
+    """The complete gradcheck report dictionary."""
+    passed = all(diagnosis.passed for diagnosis in diagnoses)
+    errors = [max_finite(check.rel_error) for check in checks]
+    known = [error for error in errors if error is not None]
+    return {
+        "kind": "gradcheck",
+        "version": SCHEMA_VERSION,
+        "nbgrad_version": __version__,
+        "id": uuid.uuid4().hex[:12],
+        "label": run.label,
+        "status": "pass" if passed else "fail",
+        "headline": headline(checks, diagnoses, findings),
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "elapsed_s": round(run.elapsed_s, 6),
+        "passed": passed,
+        "max_rel_error": max(known) if known else None,
+        "evaluations": run.evaluations,
+        "mode": run.mode,
+        "tolerance": max(check.tolerance for check in checks),
+        "diagnoses": union_of_codes(diagnoses),
+        "noise": {**run.noise.to_dict(), "floor": json_float(run.noise.floor)},
+        "findings": findings,
+        "blocks": [
+            block_entry(check, diagnosis)
+            for check, diagnosis in zip(checks, diagnoses, strict=True)
+        ],
+        "step_curve": step_curve,
+    }
