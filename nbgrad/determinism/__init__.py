@@ -1,10 +1,12 @@
-"""Determinism checking (implementation lands with issue 3)."""
+"""Determinism checking: rerun a training cell, find the first divergence and its cause.
+
+The core imports neither IPython nor widgets; the ``%%determinism`` magic in
+``nbgrad.magics`` is a thin wrapper around :func:`check_determinism`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from nbgrad.determinism.api import check_determinism
+from nbgrad.determinism.snapshot import Snapshot
 
-
-def check_determinism(code_or_callable: Any, namespace: Any = None, **options: Any) -> Any:
-    """Rerun a cell and report the first divergence."""
-    raise NotImplementedError("nbgrad.check_determinism is being written")
+__all__ = ["Snapshot", "check_determinism"]

@@ -68,3 +68,13 @@ def resolve(namespace: dict[str, Any], path: Path) -> Any:
         except (AttributeError, KeyError, IndexError, TypeError) as exc:
             raise LookupError(format_path(path)) from exc
     return obj
+
+
+def assign(namespace: dict[str, Any], path: Path, value: Any) -> None:
+    """Bind ``value`` at ``path`` (the inverse of :func:`resolve`); tuples cannot be assigned."""
+    parent = resolve(namespace, path[:-1]) if len(path) > 1 else namespace
+    kind, key = path[-1]
+    if kind == "attr":
+        setattr(parent, key, value)
+    else:
+        parent[key] = value

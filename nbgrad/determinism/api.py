@@ -1,0 +1,326 @@
+"""``check_determinism``: rerun a cell, find the first divergence, confirm its cause.
+
+Order of events:
+
+1. snapshot the namespace (refusing up front if it does not fit);
+2. run 0: the plain run, exactly what the user would have run, digesting the
+   tracked state after every step; its end state is snapshotted too;
+3. reruns from the snapshot, each with fresh allocations poisoned with its own
+   byte and the random generators started from their own seed;
+4. if a rerun differs: controlled experiments to confirm the cause
+   (:mod:`causes`), line tracing of the first divergent step (:mod:`localise`);
+5. optionally the numpy reference run (:mod:`compare`);
+6. the namespace is put back to run 0's end state — also after an error in
+   nbgrad or a ``KeyboardInterrupt`` (the snapshot, if run 0 did not finish).
+"""
+
+from __future__ import annotations
+
+import datetime
+import linecache
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import nbgrad
+from nbgrad.backend import is_cupy_array
+from nbgrad.determinism.causes import UNINITIALIZED, Verdict, diagnose, refine_with_line
+from nbgrad.determinism.compare import compare_with_numpy
+from nbgrad.determinism.digest import digest_all
+from nbgrad.determinism.localise import Location, allocation_call, localise
+from nbgrad.determinism.paths import Path, format_path, parse_path
+from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord, format_user_traceback
+from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.determinism.steps import PreparedCell, prepare_callable, prepare_source
+from nbgrad.determinism.usercode import context_lines, register_source
+from nbgrad.errors import UsageError
+from nbgrad.report.base import SCHEMA_VERSION
+from nbgrad.report.determinism import DeterminismReport
+
+#: Poison byte of rerun k (cycled); run 0 is never poisoned.
+RERUN_POISONS = (0xFF, 0x5A, 0xC3, 0x3C)
+RERUN_SEED = 1_000_003
+
+
+def check_determinism(
+    code_or_callable: str | Callable[[], Any],
+    namespace: dict[str, Any] | None = None,
+    *,
+    runs: int = 2,
+    track: Iterable[str] | None = None,
+    poison: bool = True,
+    compare_numpy: bool = False,
+    max_snapshot_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    label: str | None = None,
+    filename: str | None = None,
+) -> DeterminismReport:
+    """Run a cell ``runs`` times from the same state and report the first divergence.
+
+    Run 0 is a plain run: afterwards ``namespace`` holds exactly what one plain
+    run leaves.  Raises :class:`~nbgrad.errors.UsageError` for bad arguments and
+    :class:`~nbgrad.errors.SnapshotError` when the state does not fit in memory.
+    """
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 2:
+        raise UsageError(f"runs must be an integer >= 2 (run 0 plus reruns), got {runs!r}")
+    if namespace is not None and not isinstance(namespace, dict):
+        raise UsageError(f"namespace must be a dict, got {type(namespace).__name__}")
+    tracked = None if track is None else [parse_path(name) for name in _names(track)]
+    check = _Check(code_or_callable, namespace, filename, label, progress)
+    return check.execute(runs, tracked, poison, compare_numpy, max_snapshot_bytes)
+
+
+def _names(track: Iterable[str]) -> list[str]:
+    if isinstance(track, str):
+        track = track.split(",")
+    names = [name.strip() for name in track if name.strip()]
+    if not names:
+        raise UsageError("track names nothing: give names such as 'loss' or 'NN.AB'")
+    return names
+
+
+def _prepare(code: Any, filename: str | None) -> PreparedCell:
+    if isinstance(code, str):
+        name = filename or f"<nbgrad-cell-{uuid.uuid4().hex[:8]}>"
+        if name not in linecache.cache:
+            register_source(name, code)
+        return prepare_source(code, name)
+    if callable(code):
+        return prepare_callable(code)
+    raise UsageError(f"expected cell source (str) or a zero-argument callable, "
+                     f"got {type(code).__name__}")
+
+
+def _default_label(code: Any) -> str:
+    if isinstance(code, str):
+        lines = [line.strip() for line in code.splitlines() if line.strip()]
+        return lines[0] if lines else ""
+    return getattr(code, "__qualname__", repr(code))
+
+
+class _Check:
+    """State of one check; its methods are the steps listed in the module docstring."""
+
+    def __init__(self, code: Any, namespace: dict[str, Any] | None, filename: str | None,
+                 label: str | None, progress: Callable[[int, int], None] | None) -> None:
+        self.started = time.perf_counter()
+        self.code = code
+        self.label = label if label is not None else _default_label(code)
+        self.progress = progress or (lambda done, total: None)
+        self.filename = filename
+        self.namespace_arg = namespace
+
+    def execute(self, runs: int, tracked: list[Path] | None, poison: bool,
+                compare_numpy: bool, max_bytes: int | None) -> DeterminismReport:
+        try:
+            cell = _prepare(self.code, self.filename)
+        except SyntaxError as exc:
+            return self._error_report(runs=0, tracked=[], exc=exc, backend="numpy")
+        namespace = self.namespace_arg
+        if namespace is None:
+            namespace = cell.globals_ if cell.globals_ is not None else {}
+        before = Snapshot.take(namespace, max_bytes=max_bytes)
+        candidates = tracked or _default_candidates(cell, before)
+        runner = CellRunner(cell, namespace, before, candidates)
+        self.progress(0, runs)
+        try:
+            run0 = runner.run(RunConfig("run 0"), reset=False, keep=True)
+        except KeyboardInterrupt as exc:
+            before.restore(namespace)
+            raise KeyboardInterrupt(
+                "determinism check interrupted during run 0; the namespace was restored "
+                "to the snapshot taken before the cell (as if it had not run)") from exc
+        self.progress(1, runs)
+        backend = "cupy" if any(is_cupy_array(e.array) for e in before.arrays) else "numpy"
+        if run0.error is not None:
+            return self._error_report(runs=1, tracked=runner.tracked, record=run0,
+                                      backend=backend)
+        if tracked is None:
+            runner.tracked = _changed(runner.tracked, run0, before, cell)
+            _restrict(run0, runner.tracked)
+        after = Snapshot.take(namespace)
+        try:
+            return self._reruns(runner, run0, runs, poison, compare_numpy, backend)
+        except KeyboardInterrupt as exc:
+            raise KeyboardInterrupt(
+                "determinism check interrupted during the reruns; the namespace was restored "
+                "to the state after run 0 (as after one plain run of the cell)") from exc
+        finally:
+            after.restore(namespace)
+
+    def _reruns(self, runner: CellRunner, run0: RunRecord, runs: int, poison: bool,
+                compare_numpy: bool, backend: str) -> DeterminismReport:
+        reruns = []
+        for k in range(1, runs):
+            config = RunConfig(f"rerun {k}",
+                               RERUN_POISONS[(k - 1) % len(RERUN_POISONS)] if poison else None,
+                               RERUN_SEED * k)
+            reruns.append(runner.run(config, reference=run0))
+            self.progress(k + 1, runs)
+        diverging = [(r.first_difference(run0), k) for k, r in enumerate(reruns, 1)]
+        diverging = [(step, k) for step, k in diverging if step is not None]
+        worst = reruns[min(diverging)[1] - 1] if diverging else reruns[0]
+        report: dict[str, Any] = {
+            "runs": runs, "steps": len(run0.steps), "backend": backend,
+            "tracked": [format_path(p) for p in runner.tracked],
+            "per_step": _per_step(run0, worst), "comparison": None,
+            "error": _error_dict(worst, under_poison=poison) if worst.error else None,
+        }
+        if diverging:
+            step, k = min(diverging)
+            verdict = diagnose(runner, step, poison)
+            location = localise(runner, verdict.pair, step)
+            refine_with_line(verdict, location.site.source if location.site else None)
+            report["first_divergence"] = _divergence(step, run0, worst, verdict, location)
+            report["experiments"] = [
+                {"name": f"run 0 vs rerun {k}",
+                 "poison": f"none vs {worst.config.describe_poison()}",
+                 "rng": f"as run 0 vs {worst.config.describe_rng()}",
+                 "outcome": "raised" if worst.error else "differ", "first_step": step,
+                 "detail": f"first differ at step {step}"},
+                *(e.to_dict() for e in verdict.experiments)]
+        else:
+            report["first_divergence"] = None
+            report["experiments"] = [{
+                "name": f"run 0 vs {len(reruns)} rerun(s)",
+                "poison": "none vs " + ", ".join(r.config.describe_poison() for r in reruns),
+                "rng": "as run 0 vs " + ", ".join(r.config.describe_rng() for r in reruns),
+                "outcome": "identical", "first_step": None,
+                "detail": f"bit-identical at all {len(run0.steps)} step(s)"}]
+        if compare_numpy:
+            report["comparison"], _ = compare_with_numpy(runner, run0)
+        return self._finish(report)
+
+    def _error_report(self, runs: int, tracked: list[Path], backend: str,
+                      record: RunRecord | None = None,
+                      exc: BaseException | None = None) -> DeterminismReport:
+        if record is not None:
+            error = _error_dict(record, under_poison=False)
+        else:
+            error = {"run": 0, "type": type(exc).__name__, "message": str(exc),
+                     "traceback": format_user_traceback(exc), "under_poison": False}
+        return self._finish({
+            "runs": runs, "steps": len(record.steps) if record else 0, "backend": backend,
+            "tracked": [format_path(p) for p in tracked], "first_divergence": None,
+            "per_step": [], "experiments": [], "error": error, "comparison": None,
+        }, status="error")
+
+    def _finish(self, fields: dict[str, Any], status: str | None = None) -> DeterminismReport:
+        deterministic = status is None and fields["first_divergence"] is None
+        status = status or ("deterministic" if deterministic else "diverged")
+        data = {
+            "version": SCHEMA_VERSION, "nbgrad_version": nbgrad.__version__,
+            "id": uuid.uuid4().hex, "label": self.label, "status": status,
+            "deterministic": deterministic, **fields,
+            "restored": "run0",
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "elapsed_s": time.perf_counter() - self.started,
+        }
+        data["headline"] = _headline(data)
+        return DeterminismReport(data)
+
+
+def _default_candidates(cell: PreparedCell, snapshot: Snapshot) -> list[Path]:
+    """Names the cell assigns plus every snapshotted array (pruned after run 0)."""
+    paths = {format_path(p): p for p in (parse_path(n) for n in cell.assigned)}
+    paths.update({entry.name: entry.path for entry in snapshot.arrays})
+    return list(paths.values())
+
+
+def _changed(candidates: list[Path], run0: RunRecord, before: Snapshot,
+             cell: PreparedCell) -> list[Path]:
+    """Keep assigned names, and snapshotted arrays whose digest changed during run 0."""
+    initial = digest_all({entry.name: entry.saved for entry in before.arrays})
+    assigned = set(cell.assigned)
+    kept = []
+    for path in candidates:
+        name = format_path(path)
+        if name in assigned or any(step.get(name) != initial.get(name) for step in run0.steps):
+            kept.append(path)
+    return kept
+
+
+def _restrict(record: RunRecord, tracked: list[Path]) -> None:
+    names = {format_path(p) for p in tracked}
+    record.steps = [{n: d for n, d in step.items() if n in names} for step in record.steps]
+
+
+def _per_step(run0: RunRecord, rerun: RunRecord) -> list[dict[str, Any]]:
+    rows = []
+    for step in range(len(run0.steps)):
+        diffs = rerun.diffs[step] if step < len(rerun.diffs) else {}
+        diverged = sorted(run0.diverged_names(rerun, step))
+        by_variable = {n: (d.max_abs if d is not None else None) for n, d in sorted(diffs.items())}
+        sizes = [by_variable.get(n) for n in diverged if by_variable.get(n) is not None]
+        rows.append({"step": step, "diverged": diverged,
+                     "max_abs_diff": max(sizes) if sizes else None, "by_variable": by_variable})
+    return rows
+
+
+def _error_dict(record: RunRecord, under_poison: bool) -> dict[str, Any]:
+    run = 0 if record.config.label == "run 0" else int(record.config.label.split()[-1])
+    return {"run": run, "type": record.error.type, "message": record.error.message,
+            "traceback": record.error.traceback,
+            "under_poison": under_poison and record.config.poison is not None}
+
+
+def _divergence(step: int, run0: RunRecord, rerun: RunRecord, verdict: Verdict,
+                location: Location) -> dict[str, Any]:
+    site = location.site
+    diverged = sorted(run0.diverged_names(rerun, step))
+    variable = location.variable or (diverged[0] if diverged else None)
+    size = location.difference
+    if size is None and variable in (rerun.diffs[step] if step < len(rerun.diffs) else {}):
+        size = rerun.diffs[step][variable]
+    allocation = None
+    if location.allocation is not None and verdict.cause == UNINITIALIZED:
+        alloc_site = location.allocation.site
+        allocation = {"function": alloc_site.function if alloc_site else None,
+                      "line": alloc_site.line if alloc_site else None,
+                      "source": alloc_site.source if alloc_site else None,
+                      "call": allocation_call(location.allocation)}
+    explanation = verdict.explanation
+    if location.raised:
+        explanation += f"; the poisoned run raised {location.raised}"
+    return {
+        "step": step, "variable": variable or "(control flow)",
+        "function": site.function if site else None, "line": site.line if site else None,
+        "source": site.source if site else None,
+        "context": context_lines(site.filename, site.line) if site else [],
+        "cause": verdict.cause, "cause_confidence": verdict.confidence,
+        "explanation": explanation,
+        "max_abs_diff": size.max_abs if size else None,
+        "max_rel_diff": size.max_rel if size else None,
+        "max_ulps": size.max_ulps if size else None,
+        "allocation": allocation,
+    }
+
+
+_CAUSE_WORDS = {
+    "uninitialized_memory": "uninitialised memory",
+    "unseeded_rng": "an unseeded random generator",
+    "nondeterministic_op": "a non-deterministic operation",
+    "external": "input from outside the program",
+    "unknown": "an unknown cause",
+}
+
+
+def _headline(report: dict[str, Any]) -> str:
+    if report["status"] == "error":
+        error = report["error"]
+        return f"the cell raised {error['type']} in run {error['run']}: {error['message']}"
+    if report["deterministic"]:
+        return (f"deterministic: {report['runs']} runs agreed bit for bit at all "
+                f"{report['steps']} step(s)")
+    d = report["first_divergence"]
+    where = ""
+    if d["line"] is not None:
+        where = f", line {d['line']}" + (f" of `{d['function']}`" if d["function"] else "")
+    text = f"diverges at step {d['step']} in `{d['variable']}`{where}: {_CAUSE_WORDS[d['cause']]}"
+    allocation = d["allocation"]
+    if allocation:
+        text += f" from `{allocation['call']}`"
+        if allocation["line"] is not None:
+            text += f" at line {allocation['line']}"
+    return text

@@ -1,0 +1,169 @@
+"""Bit-exact fingerprints of tracked values, computed where the data lives.
+
+Per-step comparison must be exact (float noise *is* the question) yet cheap
+enough to run after every training step on tens of megabytes.  Host arrays
+are hashed with SHA-1 over their raw buffer (hardware-accelerated on most
+CPUs).  CuPy arrays are hashed on the device by one kernel that mixes every
+64-bit word with its position and combines the results with integer atomics
+(order-independent, so the digest itself is deterministic); only 16 bytes per
+array come back to the host.  Shape and dtype are part of every digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from nbgrad.backend import array_module, is_array, is_cupy_array
+
+Digest = bytes
+
+_DEVICE_DIGEST_SOURCE = r"""
+__device__ unsigned long long nbgrad_mix(unsigned long long z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+extern "C" __global__ void nbgrad_digest(const unsigned char* data,
+                                         unsigned long long n_bytes,
+                                         unsigned long long* out) {
+    const unsigned long long* words = (const unsigned long long*)data;
+    unsigned long long n_words = n_bytes / 8;
+    unsigned long long start = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+    unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+    unsigned long long sum = 0, mixed = 0;
+    for (unsigned long long i = start; i < n_words; i += stride) {
+        unsigned long long h = nbgrad_mix(words[i] ^ nbgrad_mix(i));
+        sum += h;
+        mixed ^= nbgrad_mix(h + i);
+    }
+    if (start == 0 && n_bytes % 8) {
+        unsigned long long tail = 0;
+        for (unsigned long long b = n_words * 8; b < n_bytes; ++b)
+            tail = (tail << 8) | data[b];
+        unsigned long long h = nbgrad_mix(tail ^ nbgrad_mix(n_words + 0x5555ULL));
+        sum += h;
+        mixed ^= nbgrad_mix(h + n_words);
+    }
+    for (int offset = 16; offset > 0; offset /= 2) {
+        sum += __shfl_down_sync(0xffffffff, sum, offset);
+        mixed ^= __shfl_down_sync(0xffffffff, mixed, offset);
+    }
+    if ((threadIdx.x & 31) == 0) {
+        atomicAdd(out, sum);
+        atomicXor(out + 1, mixed);
+    }
+}
+"""
+
+_THREADS = 256
+_MAX_BLOCKS = 4096
+
+
+@cache
+def _device_kernel(cupy: Any) -> Any:
+    return cupy.RawKernel(_DEVICE_DIGEST_SOURCE, "nbgrad_digest")
+
+
+def _header(array: Any) -> bytes:
+    return f"{array.dtype.str}{array.shape}".encode()
+
+
+def host_digest(array: np.ndarray) -> Digest:
+    """SHA-1 of dtype, shape and the raw bytes (C order)."""
+    if array.dtype == object:
+        return hashlib.sha1(_header(array) + repr(array.tolist()).encode()).digest()
+    contiguous = np.ascontiguousarray(array)
+    digest = hashlib.sha1(_header(array))
+    digest.update(memoryview(contiguous.reshape(-1)).cast("B"))
+    return digest.digest()
+
+
+class DeviceDigests:
+    """Launches device digests into one buffer so a step costs one host sync.
+
+    ``add`` queues a CuPy array and returns a slot; ``collect`` copies all
+    slots to the host at once and returns each slot's digest.
+    """
+
+    def __init__(self, cupy: Any, capacity: int) -> None:
+        self._cupy = cupy
+        self._out = cupy.zeros((max(capacity, 1), 2), dtype=cupy.uint64)
+        self._headers: list[bytes] = []
+        self._keep_alive: list[Any] = []
+
+    def add(self, array: Any) -> int:
+        cupy = self._cupy
+        data = array if array.flags.c_contiguous else cupy.ascontiguousarray(array)
+        if data.data.ptr % 8:
+            data = data.copy()
+        slot = len(self._headers)
+        self._headers.append(_header(array))
+        n_bytes = data.nbytes
+        if n_bytes:
+            blocks = min(_MAX_BLOCKS, max(1, (n_bytes // 8 + _THREADS - 1) // _THREADS))
+            _device_kernel(cupy)(
+                (blocks,), (_THREADS,), (data, np.uint64(n_bytes), self._out[slot])
+            )
+        self._keep_alive.append(data)
+        return slot
+
+    def collect(self) -> list[Digest]:
+        if not self._headers:
+            return []
+        words = self._out[: len(self._headers)].get()
+        return [
+            hashlib.sha1(header + words[slot].tobytes()).digest()
+            for slot, header in enumerate(self._headers)
+        ]
+
+
+def value_digest(value: Any) -> Digest:
+    """Digest of a non-device value: arrays, scalars, lists of numbers, anything with a repr."""
+    if isinstance(value, np.ndarray):
+        return host_digest(value)
+    if isinstance(value, (float, int, complex, bool, np.generic)):
+        return hashlib.sha1(type(value).__name__.encode() + np.asarray(value).tobytes()).digest()
+    if isinstance(value, (list, tuple)) and not any(is_cupy_array(v) for v in value):
+        try:
+            as_array = np.asarray(value)
+        except (ValueError, TypeError):
+            as_array = None
+        if as_array is not None and as_array.dtype != object:
+            return host_digest(as_array)
+    return hashlib.sha1(struct.pack("<I", 0) + repr(value).encode()).digest()
+
+
+def _device_leaves(value: Any) -> list[Any] | None:
+    """The CuPy arrays a value consists of (itself, or a list/tuple of them), else ``None``."""
+    if is_cupy_array(value):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(is_cupy_array(v) for v in value):
+        return list(value)
+    return None
+
+
+def digest_all(values: dict[str, Any]) -> dict[str, Digest]:
+    """Digest every value; CuPy arrays on the device, all in one host synchronisation."""
+    device = {name: leaves for name, v in values.items() if (leaves := _device_leaves(v))}
+    digests = {name: value_digest(v) for name, v in values.items() if name not in device}
+    if device:
+        first = next(iter(device.values()))[0]
+        batch = DeviceDigests(array_module(first), sum(map(len, device.values())))
+        slots = {name: [batch.add(leaf) for leaf in leaves] for name, leaves in device.items()}
+        collected = batch.collect()
+        for name, leaf_slots in slots.items():
+            joined = b"".join(collected[slot] for slot in leaf_slots)
+            digests[name] = joined if len(leaf_slots) == 1 else hashlib.sha1(joined).digest()
+    return digests
+
+
+def is_trackable(value: Any) -> bool:
+    """Values worth digesting: arrays and numbers (not modules, functions, objects)."""
+    return is_array(value) or isinstance(value, (float, int, complex, np.generic, list, tuple))

@@ -1,0 +1,217 @@
+"""One run of the cell under a chosen configuration, with a digest after every step.
+
+The runner is the only place that executes user code.  A configuration says
+whether fresh allocations are poisoned (and with which byte), where the
+random generators start, whether to stop early after a given step, and
+whether to trace a step line by line.  The state is reset from the snapshot
+before every run except the plain run 0.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import Any
+
+from nbgrad.backend import is_array
+from nbgrad.determinism.difference import Difference, difference
+from nbgrad.determinism.digest import Digest, digest_all, is_trackable
+from nbgrad.determinism.paths import Path, format_path, resolve
+from nbgrad.determinism.poison import AllocationRegistry, poisoned
+from nbgrad.determinism.rng import install_seeded
+from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
+from nbgrad.determinism.trace import StepTracer, StopRun
+
+_MISSING_DIGEST = b"<missing>"
+_NBGRAD_DIR = str(FilePath(__file__).resolve().parents[1])
+
+#: Per-step copies kept so the size of a difference can be reported.
+KEEP_VALUE_BYTES = 4 * 2**20
+KEEP_TOTAL_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How one run is made.  ``poison=None``: plain allocations; ``rng_seed=None``: as run 0."""
+
+    label: str
+    poison: int | None = None
+    rng_seed: int | None = None
+    stop_after_step: int | None = None
+    trace_step: int | None = None
+
+    def describe_poison(self) -> str:
+        return "none" if self.poison is None else f"0x{self.poison:02X}"
+
+    def describe_rng(self) -> str:
+        return "as run 0" if self.rng_seed is None else f"seed {self.rng_seed}"
+
+
+@dataclass
+class RunError:
+    type: str
+    message: str
+    traceback: str
+    step: int
+
+
+@dataclass
+class RunRecord:
+    config: RunConfig
+    steps: list[dict[str, Digest]] = field(default_factory=list)
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    diffs: list[dict[str, Difference | None]] = field(default_factory=list)
+    error: RunError | None = None
+    exception: BaseException | None = None
+    registry: AllocationRegistry = field(default_factory=AllocationRegistry)
+    tracer: StepTracer | None = None
+
+    def first_difference(self, other: RunRecord) -> int | None:
+        """First step whose digests differ (or that only one of the runs reached)."""
+        for index in range(max(len(self.steps), len(other.steps))):
+            if index >= len(self.steps) or index >= len(other.steps):
+                return index
+            if self.steps[index] != other.steps[index]:
+                return index
+        return None
+
+    def diverged_names(self, other: RunRecord, step: int) -> list[str]:
+        mine = self.steps[step] if step < len(self.steps) else {}
+        theirs = other.steps[step] if step < len(other.steps) else {}
+        return [n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n)]
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The traceback without nbgrad's own frames: what a plain run would have shown."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(_NBGRAD_DIR)]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+class CellRunner:
+    """Runs a prepared cell against a namespace, digesting ``tracked`` after each step."""
+
+    def __init__(self, cell: PreparedCell, namespace: dict[str, Any], snapshot: Snapshot,
+                 tracked: list[Path]) -> None:
+        self.cell = cell
+        self.namespace = namespace
+        self.snapshot = snapshot
+        self.tracked = tracked
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        return self.cell.globals_ if self.cell.globals_ is not None else self.namespace
+
+    def tracked_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for path in self.tracked:
+            try:
+                values[format_path(path)] = resolve(self.namespace, path)
+            except LookupError:
+                values[format_path(path)] = _MISSING_DIGEST
+        return {n: v for n, v in values.items() if v is _MISSING_DIGEST or is_trackable(v)}
+
+    def run(self, config: RunConfig, *, reset: bool = True, reference: RunRecord | None = None,
+            keep: bool = False, tracer: StepTracer | None = None) -> RunRecord:
+        """Run once; user exceptions are recorded, ``KeyboardInterrupt`` propagates."""
+        record = RunRecord(config, tracer=tracer)
+        if reset:
+            self.snapshot.restore(self.namespace)
+        if config.rng_seed is not None:
+            install_seeded(config.rng_seed, self.snapshot.generators)
+        if tracer is not None:
+            tracer.registry = record.registry
+        hook = _StepHook(self, record, reference, keep)
+        scope = self.scope
+        scope[STEP_HOOK] = hook
+        poisoning = (nullcontext() if config.poison is None else
+                     poisoned(config.poison, scope, record.registry, self.cell.filename))
+        try:
+            with poisoning:
+                if tracer is not None and config.trace_step == 0:
+                    tracer.start(None)
+                try:
+                    self.cell.run(self.namespace)
+                finally:
+                    StepTracer.stop()
+            hook.end_of_cell()
+        except StopRun:
+            pass
+        except Exception as exc:  # the user's exception, reported rather than raised
+            record.exception = exc
+            record.error = RunError(type(exc).__name__, str(exc), format_user_traceback(exc),
+                                    len(record.steps))
+        finally:
+            scope.pop(STEP_HOOK, None)
+        return record
+
+
+class _StepHook:
+    """Called by the rewritten cell after every iteration of its outermost loop."""
+
+    def __init__(self, runner: CellRunner, record: RunRecord, reference: RunRecord | None,
+                 keep: bool) -> None:
+        self.runner = runner
+        self.record = record
+        self.reference = reference
+        self.keep = keep
+        self.kept_bytes = 0
+        self.loop_steps = 0
+
+    def __call__(self) -> None:
+        self.loop_steps += 1
+        self._digest_step()
+        config = self.record.config
+        step = len(self.record.steps) - 1
+        if config.trace_step is not None and step == config.trace_step:
+            StepTracer.stop()
+        if config.stop_after_step is not None and step >= config.stop_after_step:
+            raise StopRun
+        if self.record.tracer is not None and config.trace_step == step + 1:
+            self.record.tracer.start(sys._getframe(1))
+
+    def end_of_cell(self) -> None:
+        """A cell without a loop is one step, recorded when it finishes."""
+        if self.loop_steps == 0:
+            self._digest_step()
+
+    def _digest_step(self) -> None:
+        values = self.runner.tracked_values()
+        digests = digest_all({n: v for n, v in values.items() if v is not _MISSING_DIGEST})
+        digests.update({n: _MISSING_DIGEST for n, v in values.items() if v is _MISSING_DIGEST})
+        step = len(self.record.steps)
+        self.record.steps.append(digests)
+        if self.keep:
+            self.record.kept.append(self._keep(values))
+        if self.reference is not None:
+            self.record.diffs.append(self._diffs(step, values, digests))
+
+    def _keep(self, values: dict[str, Any]) -> dict[str, Any]:
+        kept = {}
+        for name, value in values.items():
+            size = getattr(value, "nbytes", 64)
+            if size <= KEEP_VALUE_BYTES and self.kept_bytes + size <= KEEP_TOTAL_BYTES:
+                kept[name] = value.copy() if is_array(value) or isinstance(value, list) else value
+                self.kept_bytes += size
+        return kept
+
+    def _diffs(self, step: int, values: dict[str, Any],
+               digests: dict[str, Digest]) -> dict[str, Difference | None]:
+        reference = self.reference
+        theirs = reference.steps[step] if step < len(reference.steps) else {}
+        kept = reference.kept[step] if step < len(reference.kept) else {}
+        result: dict[str, Difference | None] = {}
+        for name, digest in digests.items():
+            if theirs.get(name) == digest:
+                result[name] = Difference(0.0, 0.0, 0)
+            elif name in kept:
+                result[name] = difference(kept[name], values[name])
+            else:
+                result[name] = None
+        return result

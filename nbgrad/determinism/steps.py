@@ -1,0 +1,164 @@
+"""Steps without a tracer: the cell's outermost loops call a hook after every iteration.
+
+A training cell's natural unit is one pass of its outermost loop.  Rather
+than tracing every line to notice iteration boundaries (slow, and it would
+perturb the timing-sensitive code we are checking), the cell's syntax tree is
+rewritten so that each iteration of every outermost ``for``/``while`` ends
+with ``__nbgrad_step__()`` — also right before a ``continue`` or ``break``
+that leaves the iteration early.  A cell without a loop is a single step.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+#: Name the rewritten code calls; put into the namespace only while a run is going.
+STEP_HOOK = "__nbgrad_step__"
+
+_LOOPS = (ast.For, ast.While, ast.AsyncFor)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _hook_call(at: ast.AST) -> ast.stmt:
+    call = ast.Expr(ast.Call(ast.Name(STEP_HOOK, ast.Load()), [], []))
+    return ast.copy_location(call, at)
+
+
+class _LoopExitMarker(ast.NodeTransformer):
+    """Puts the hook before ``continue``/``break`` of one loop (not of nested loops)."""
+
+    def visit_Continue(self, node: ast.Continue) -> list[ast.stmt]:
+        return [_hook_call(node), node]
+
+    visit_Break = visit_Continue
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, _LOOPS + _SCOPES):
+            return node
+        return super().generic_visit(node)
+
+
+def _instrument_loop(loop: ast.For | ast.While | ast.AsyncFor) -> None:
+    marker = _LoopExitMarker()
+    loop.body = [marker.visit(stmt) for stmt in loop.body]
+    loop.body = [s for stmt in loop.body for s in (stmt if isinstance(stmt, list) else [stmt])]
+    loop.body.append(_hook_call(loop.body[-1]))
+
+
+def instrument_outermost_loops(statements: list[ast.stmt]) -> int:
+    """Rewrite the outermost loops among ``statements`` (looking inside if/with/try); count them."""
+    found = 0
+    for stmt in statements:
+        if isinstance(stmt, _LOOPS):
+            _instrument_loop(stmt)
+            found += 1
+        elif not isinstance(stmt, _SCOPES):
+            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                for child in getattr(stmt, name, []):
+                    inner = child.body if isinstance(child, (ast.excepthandler, ast.match_case)) \
+                        else [child]
+                    found += instrument_outermost_loops(inner)
+    return found
+
+
+def _target_paths(target: ast.AST) -> list[str]:
+    """Names an assignment target binds: ``x``, ``NN.AB``; ``params[0]`` counts as ``params``."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [p for elt in target.elts for p in _target_paths(elt)]
+    if isinstance(target, ast.Starred):
+        return _target_paths(target.value)
+    if isinstance(target, ast.Attribute):
+        inner = _target_paths(target.value)
+        return [f"{inner[0]}.{target.attr}"] if len(inner) == 1 else []
+    if isinstance(target, ast.Subscript):
+        return _target_paths(target.value)[:1]
+    return []
+
+
+def assigned_names(tree: ast.AST) -> list[str]:
+    """Names and attribute paths the cell itself assigns, in order of first assignment."""
+    found: dict[str, None] = {}
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (*_SCOPES, ast.Import, ast.ImportFrom)):
+                continue
+            targets: list[ast.AST] = []
+            if isinstance(child, ast.Assign):
+                targets = child.targets
+            elif isinstance(child, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor,
+                                    ast.NamedExpr)):
+                targets = [child.target]
+            for target in targets:
+                found.update(dict.fromkeys(_target_paths(target)))
+            visit(child)
+
+    visit(tree)
+    return list(found)
+
+
+@dataclass
+class PreparedCell:
+    """What a run executes: instrumented code plus what the rewrite learned."""
+
+    run: Callable[[dict[str, Any]], Any]
+    globals_: dict[str, Any] | None
+    has_loop: bool
+    assigned: list[str]
+    filename: str
+    source: str
+
+
+def prepare_source(source: str, filename: str) -> PreparedCell:
+    """Parse and instrument a cell's source; ``SyntaxError`` propagates (it is the user's)."""
+    tree = ast.parse(source, filename=filename)
+    loops = instrument_outermost_loops(tree.body)
+    code = compile(ast.fix_missing_locations(tree), filename, "exec")
+
+    def run(namespace: dict[str, Any]) -> None:
+        exec(code, namespace)
+
+    return PreparedCell(run, None, loops > 0, assigned_names(tree), filename, source)
+
+
+def prepare_callable(func: Callable[[], Any]) -> PreparedCell:
+    """Instrument a plain function's loops; other callables (closures, lambdas) are one step."""
+    rebuilt = _rebuild_function(func) if isinstance(func, types.FunctionType) else None
+    filename = getattr(getattr(func, "__code__", None), "co_filename", "<callable>")
+    globals_ = getattr(func, "__globals__", None)
+    if rebuilt is None:
+        return PreparedCell(lambda _ns: func(), globals_, False, [], filename, "")
+    new_func, has_loop, source = rebuilt
+    return PreparedCell(lambda _ns: new_func(), globals_, has_loop, [], filename, source)
+
+
+def _rebuild_function(func: types.FunctionType) -> tuple[Callable[[], Any], bool, str] | None:
+    """Recompile ``func`` with its outermost loops instrumented; same globals, same lines."""
+    if func.__code__.co_freevars or func.__name__ == "<lambda>":
+        return None
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        return None
+    tree = ast.parse(source)
+    definition = tree.body[0]
+    if not isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    definition.decorator_list = []
+    loops = instrument_outermost_loops(definition.body)
+    ast.increment_lineno(tree, func.__code__.co_firstlineno - 1)
+    code = compile(ast.fix_missing_locations(tree), func.__code__.co_filename, "exec")
+    scope: dict[str, Any] = {}
+    exec(code, func.__globals__, scope)
+    new_func = scope[definition.name]
+    new_func.__defaults__ = func.__defaults__
+    new_func.__kwdefaults__ = func.__kwdefaults__
+    return new_func, loops > 0, source

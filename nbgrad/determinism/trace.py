@@ -1,0 +1,176 @@
+"""Localisation: trace one step line by line and find the first variable that differs.
+
+Only code from notebook cells is traced (see :mod:`usercode`), and only during
+the divergent step, so the cost is paid once and only when there is something
+to find.  At every line event the tracer digests the frame's array and number
+locals (and the globals the function assigns), attributing them to the line
+that *just ran*.  Running the same step under two configurations and
+comparing the event streams gives the first line whose result differs.
+
+An array fresh from a poisoned ``empty`` differs between differently
+poisoned runs by construction; what matters is when its garbage is *read*.
+So elements still holding the whole poison pattern are masked out of its
+digest: ``x = np.empty(n)`` and ``x[:] = 0`` never count as divergence,
+``x += y`` does.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from types import CodeType, FrameType
+from typing import Any
+
+from nbgrad.backend import array_module, is_array, to_numpy
+from nbgrad.determinism.digest import Digest, digest_all, is_trackable
+from nbgrad.determinism.poison import Allocation, AllocationRegistry
+from nbgrad.determinism.usercode import Site, is_notebook_file
+
+
+class StopRun(BaseException):
+    """Raised from a hook to end a run early once the wanted step or event is reached."""
+
+
+@dataclass
+class LineEvent:
+    site: Site
+    digests: dict[str, Digest]
+
+
+@dataclass
+class Mismatch:
+    """First event where this run differs from the reference."""
+
+    index: int
+    site: Site
+    variable: str | None
+    value: Any = None
+    allocation: Allocation | None = None
+
+
+@cache
+def _stored_globals(code: CodeType) -> frozenset[str]:
+    """Global names a function assigns (``global bias_c; bias_c = ...``)."""
+    return frozenset(i.argval for i in dis.get_instructions(code) if i.opname == "STORE_GLOBAL")
+
+
+def _masked(array: Any, pattern: int) -> Any:
+    """Bytes of ``array`` with elements that still hold the whole poison pattern zeroed."""
+    xp = array_module(array)
+    raw = xp.ascontiguousarray(array).reshape(-1).view(xp.uint8).reshape(-1, array.itemsize)
+    untouched = (raw == pattern).all(axis=1)
+    return xp.where(untouched[:, None], xp.uint8(0), raw)
+
+
+def _loaded_names(source: str | None) -> list[str]:
+    """Names a line reads, in order (to find which poisoned array it read)."""
+    if not source:
+        return []
+    try:
+        tree = ast.parse(source.rstrip(":") + ("\n    pass" if source.endswith(":") else ""))
+    except SyntaxError:
+        return []
+    return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
+
+
+@dataclass
+class StepTracer:
+    """``sys.settrace`` hooks that record (or compare) digests of locals per line."""
+
+    cell_filename: str | None
+    registry: AllocationRegistry
+    module_names: list[str]
+    reference: list[LineEvent] | None = None
+    capture_index: int | None = None
+    capture_variable: str | None = None
+    events: list[LineEvent] = field(default_factory=list)
+    mismatch: Mismatch | None = None
+    captured: Any = None
+    _last_line: dict[int, int] = field(default_factory=dict)
+
+    def start(self, frame: FrameType | None) -> None:
+        """Trace new calls and, if given, the already running frame (the cell's own)."""
+        sys.settrace(self._on_call)
+        while frame is not None:
+            if self._wanted(frame.f_code):
+                frame.f_trace = self._on_event
+                frame.f_trace_lines = True
+                self._last_line[id(frame)] = frame.f_lineno
+            frame = frame.f_back
+
+    @staticmethod
+    def stop() -> None:
+        sys.settrace(None)
+
+    def _wanted(self, code: CodeType) -> bool:
+        return is_notebook_file(code.co_filename, self.cell_filename)
+
+    def _on_call(self, frame: FrameType, event: str, arg: Any) -> Any:
+        return self._on_event if self._wanted(frame.f_code) else None
+
+    def _on_event(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event in ("line", "return"):
+            previous = self._last_line.get(id(frame))
+            if previous is not None:
+                self._record(frame, Site(frame.f_code.co_filename,
+                                         _function_name(frame), previous))
+            if event == "line":
+                self._last_line[id(frame)] = frame.f_lineno
+            else:
+                self._last_line.pop(id(frame), None)
+        return self._on_event
+
+    def _values(self, frame: FrameType) -> dict[str, Any]:
+        if frame.f_code.co_name == "<module>":
+            scope = frame.f_globals
+            return {n: scope[n] for n in self.module_names if is_trackable(scope.get(n))}
+        values = {n: v for n, v in frame.f_locals.items() if is_trackable(v)}
+        for name in _stored_globals(frame.f_code):
+            if is_trackable(frame.f_globals.get(name)):
+                values.setdefault(name, frame.f_globals[name])
+        return values
+
+    def _digests(self, values: dict[str, Any]) -> dict[str, Digest]:
+        prepared = {}
+        for name, value in values.items():
+            allocation = self.registry.find(value) if is_array(value) else None
+            prepared[name] = value if allocation is None else _masked(value, allocation.pattern)
+        return digest_all(prepared)
+
+    def _record(self, frame: FrameType, site: Site) -> None:
+        index = len(self.events)
+        values = self._values(frame)
+        event = LineEvent(site, self._digests(values))
+        self.events.append(event)
+        if index == self.capture_index and self.capture_variable in values:
+            self.captured = to_numpy(values[self.capture_variable]).copy()
+            raise StopRun
+        if self.reference is not None:
+            self._compare(index, event, values)
+
+    def _compare(self, index: int, event: LineEvent, values: dict[str, Any]) -> None:
+        if index >= len(self.reference):
+            return
+        expected = self.reference[index]
+        if expected.site != event.site:
+            self.mismatch = Mismatch(index, expected.site, None)
+            raise StopRun
+        differing = [n for n, d in event.digests.items()
+                     if n in expected.digests and expected.digests[n] != d]
+        if not differing:
+            return
+        read = _loaded_names(event.site.source)
+        variable = next((n for n in read if n in differing), differing[0])
+        allocation = next((a for n in [variable, *read] if n in values and is_array(values[n])
+                           and (a := self.registry.find(values[n])) is not None), None)
+        self.mismatch = Mismatch(index, event.site, variable,
+                                 to_numpy(values[variable]).copy(), allocation)
+        raise StopRun
+
+
+def _function_name(frame: FrameType) -> str | None:
+    name = frame.f_code.co_name
+    return None if name == "<module>" else name

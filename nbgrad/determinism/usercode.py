@@ -1,0 +1,71 @@
+"""Which code is the user's: cells of this notebook, not numpy, not nbgrad.
+
+Localisation traces only these code objects (tracing library internals would
+be slow and would point at numpy instead of the user's line), and an
+allocation is attributed to the innermost frame that is the user's.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+import sys
+from dataclasses import dataclass
+from types import FrameType
+
+#: ipykernel writes cells to /tmp/ipykernel_<pid>/<hash>.py; terminal IPython
+#: compiles them as <ipython-input-N-hash>; nbgrad's own cells as <nbgrad-cell-...>.
+_CELL_FILE = re.compile(
+    r".*[/\\]ipykernel_\d+[/\\][^/\\]+\.py|<ipython-input-[^>]*>|<nbgrad-[^>]*>"
+)
+
+
+def is_notebook_file(filename: str, cell_filename: str | None = None) -> bool:
+    """True for the checked cell's file and for files of any notebook cell."""
+    return filename == cell_filename or _CELL_FILE.fullmatch(filename) is not None
+
+
+def register_source(filename: str, source: str) -> None:
+    """Make ``linecache`` (and so tracebacks and reports) know a cell's source."""
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+
+
+def source_line(filename: str, line: int) -> str | None:
+    text = linecache.getline(filename, line).strip()
+    return text or None
+
+
+def context_lines(filename: str, line: int, radius: int = 2) -> list[dict[str, object]]:
+    """The line and a few around it, for the report's ``context``."""
+    lines = linecache.getlines(filename)
+    first, last = max(1, line - radius), min(len(lines), line + radius)
+    return [{"line": n, "text": lines[n - 1].rstrip("\n")} for n in range(first, last + 1)]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A place in the user's code: the report's ``function``/``line``/``source``."""
+
+    filename: str
+    function: str | None
+    line: int
+
+    @property
+    def source(self) -> str | None:
+        return source_line(self.filename, self.line)
+
+    @classmethod
+    def of_frame(cls, frame: FrameType) -> Site:
+        name = frame.f_code.co_name
+        return cls(frame.f_code.co_filename, None if name == "<module>" else name, frame.f_lineno)
+
+
+def user_site(cell_filename: str | None, skip: int = 1) -> Site | None:
+    """The innermost calling frame that belongs to a notebook cell, if any."""
+    frame: FrameType | None = sys._getframe(skip + 1)
+    while frame is not None:
+        if is_notebook_file(frame.f_code.co_filename, cell_filename):
+            return Site.of_frame(frame)
+        frame = frame.f_back
+    return None
