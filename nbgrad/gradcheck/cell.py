@@ -1,0 +1,423 @@
+"""Turn a notebook cell (or one expression) into the ``fun(params)`` the gradient engine checks.
+
+The magics know names (``--wrt nn_params``, ``--wrt NN.AB,NN.BC``) and source
+text; the engine knows arrays and a callable.  This module bridges the two
+without importing IPython, so the same adapter serves ``%gradcheck``, tests and
+scripts:
+
+- :func:`resolve_parameters` turns ``--wrt`` names into the live arrays, with
+  messages that say which part of a dotted name is missing and what is there.
+- :class:`CellCost` runs the cell for every cost evaluation.  A notebook cell
+  has side effects (it assigns names, updates ``self.B_t``, may even apply a
+  weight update), so every evaluation starts from the state the cell saw
+  before the check, and the namespace ends exactly as it was: the
+  determinism engine's :class:`~nbgrad.determinism.snapshot.Snapshot` restores
+  bindings, array bytes and RNG states after each run.
+- ``update_lr`` handles cells that fuse backprop and the weight update and
+  never return a gradient (seed 001): the analytic gradient is read off the
+  update the cell applies, ``(θ_before − θ_after) / lr``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import hashlib
+import linecache
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any
+
+from nbgrad.backend import array_module, is_array
+from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
+from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.errors import CellError, CostError, GradientError, ParameterError, UsageError
+from nbgrad.gradcheck.api import gradcheck
+from nbgrad.gradcheck.findings import finding
+from nbgrad.gradcheck.steps import machine_epsilon, tolerance
+from nbgrad.report.gradcheck import GradcheckReport
+
+#: How many attribute/key names an error message lists before "...".
+_LISTED_NAMES = 12
+
+#: The tolerance of an ``--update-lr`` check stays this many times above the
+#: rounding error of the inferred gradient.
+_UPDATE_SAFETY = 10.0
+
+#: A tolerance this wide would pass almost any gradient: refuse instead.
+_MEANINGLESS_TOLERANCE = 0.1
+
+
+def split_names(spec: str | Sequence[str]) -> list[str]:
+    """``"NN.AB, NN.BC"`` -> ``["NN.AB", "NN.BC"]``; commas inside ``[...]`` do not split."""
+    if not isinstance(spec, str):
+        return [name for part in spec for name in split_names(part)]
+    names, depth, start = [], 0, 0
+    for position, char in enumerate(spec):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            names.append(spec[start:position])
+            start = position + 1
+    names.append(spec[start:])
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        raise UsageError("--wrt needs at least one name, e.g. --wrt nn_params or --wrt NN.AB,NN.BC")
+    return names
+
+
+def resolve_parameters(spec: str | Sequence[str], namespace: dict[str, Any]) -> dict[str, Any]:
+    """Map each ``--wrt`` name to the array it names now, in the user's order.
+
+    Raises :class:`UsageError` for a name that is not there (saying which step
+    of ``NN.AB`` failed and what exists instead) and :class:`ParameterError`
+    for a name that holds something other than an array.
+    """
+    parameters: dict[str, Any] = {}
+    for name in split_names(spec):
+        value = _lookup(namespace, parse_path(name))
+        if not is_array(value):
+            raise ParameterError(
+                f"{name} is a {type(value).__name__}, not an array: --wrt takes the "
+                "floating-point numpy or CuPy arrays the cost depends on"
+            )
+        parameters[name] = value
+    return parameters
+
+
+def _lookup(namespace: dict[str, Any], path: Path) -> Any:
+    """The object at ``path``; a missing step raises a :class:`UsageError` listing the options."""
+    for depth in range(1, len(path) + 1):
+        try:
+            value = resolve(namespace, path[:depth])
+        except LookupError:
+            raise UsageError(_missing_message(namespace, path, depth)) from None
+    return value
+
+
+def _missing_message(namespace: dict[str, Any], path: Path, depth: int) -> str:
+    """Why ``path`` is not defined: the failing step and the names that do exist there."""
+    wanted = format_path(path)
+    kind, key = path[depth - 1]
+    if kind == "name":
+        close = difflib.get_close_matches(key, [n for n in namespace if not n.startswith("_")])
+        hint = f"did you mean {', '.join(close)}?" if close else "run the cell defining it first"
+        return f"name {wanted!r} is not defined in the notebook ({hint})"
+    owner_name = format_path(path[: depth - 1])
+    owner = resolve(namespace, path[: depth - 1])
+    if kind == "attr":
+        available = sorted(n for n in _attribute_names(owner) if not n.startswith("_"))
+        missing = f"{owner_name} has no attribute {key}"
+    else:
+        available = [repr(k) for k in owner] if isinstance(owner, dict) else []
+        missing = f"{owner_name} has no item [{key!r}]"
+    listed = ", ".join(available[:_LISTED_NAMES])
+    if len(available) > _LISTED_NAMES:
+        listed += ", ..."
+    it_has = f"; it has: {listed}" if listed else ""
+    return f"name {wanted!r} is not defined in the notebook ({missing}{it_has})"
+
+
+def _attribute_names(owner: Any) -> list[str]:
+    """Instance attributes first (``NN.AB``), then the rest of ``dir`` (methods, properties)."""
+    own = list(getattr(owner, "__dict__", {}))
+    return own + [name for name in dir(owner) if name not in own]
+
+
+def register_source(source: str, purpose: str) -> str:
+    """Put ``source`` into :mod:`linecache` under a stable name and return that name.
+
+    The same cell text always gets the same file name, so tracebacks from the
+    user's code and the source lines quoted in reports work, and rerunning the
+    check does not grow the cache.
+    """
+    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+    filename = f"<nbgrad-{purpose}-{digest}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    return filename
+
+
+@dataclass
+class CompiledCell:
+    """A cell split like IPython does: statements to run, then the last expression's value."""
+
+    source: str
+    filename: str
+    body: CodeType
+    last_expression: CodeType | None
+    names: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def compile(cls, source: str, filename: str) -> CompiledCell:
+        """Parse ``source``; a syntax error is the user's, reported with its line."""
+        try:
+            tree = ast.parse(source, filename=filename)
+        except SyntaxError as exc:
+            message = f"the cell is not valid Python: {exc.msg} (line {exc.lineno})"
+            raise UsageError(message) from exc
+        names = frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = compile(ast.Expression(tree.body.pop().value), filename, "eval")
+        return cls(source, filename, compile(tree, filename, "exec"), last, names)
+
+    def run(self, namespace: dict[str, Any]) -> Any:
+        """Execute in ``namespace``; return the last expression's value (``None`` without one)."""
+        exec(self.body, namespace)
+        return None if self.last_expression is None else eval(self.last_expression, namespace)
+
+
+class CellCost:
+    """``fun(params)`` for :func:`nbgrad.gradcheck.gradcheck` that runs a notebook cell.
+
+    Use it as a context manager: entering resolves the ``--wrt`` arrays and
+    snapshots everything the cell can touch; every call runs the cell at the
+    engine's (perturbed) parameters and puts the namespace back; leaving
+    restores the snapshot once more, so an interrupted check also leaves the
+    notebook as it was.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        namespace: dict[str, Any],
+        wrt: str | Sequence[str],
+        *,
+        filename: str | None = None,
+        cost_name: str | None = None,
+        grad_name: str | None = None,
+        update_lr: float | None = None,
+    ) -> None:
+        if update_lr is not None and (grad_name is not None or not update_lr > 0):
+            raise UsageError(
+                "--update-lr needs a positive learning rate and replaces --grad: the gradient "
+                f"is read off the update the cell applies (got lr={update_lr!r})"
+            )
+        self.namespace = namespace
+        self.wrt = split_names(wrt)
+        self.cell = CompiledCell.compile(source, filename or register_source(source, "gradcheck"))
+        self.cost_name = cost_name
+        self.grad_name = grad_name
+        self.update_lr = update_lr
+        self.params: dict[str, Any] = {}
+        self._snapshot: Snapshot | None = None
+
+    def touched_names(self) -> list[str]:
+        """Names the cell mentions (assigned or read) plus the roots of the ``--wrt`` names."""
+        roots = {parse_path(name)[0][1] for name in self.wrt}
+        mentioned = {name for name in self.cell.names if not hasattr(builtins, name)}
+        return sorted(roots | mentioned | {n for n in (self.cost_name, self.grad_name) if n})
+
+    def __enter__(self) -> CellCost:
+        self.params = resolve_parameters(self.wrt, self.namespace)
+        self._snapshot = Snapshot.take(self.namespace, self.touched_names())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._snapshot is not None:
+            self._snapshot.restore(self.namespace)
+            self._snapshot = None
+
+    def update_tolerance(self, requested: float | None) -> tuple[float | None, dict[str, Any]]:
+        """The tolerance for an ``--update-lr`` check, and a finding that says how it was set.
+
+        A gradient read off an update, ``(θ − (θ − lr·g)) / lr``, carries the
+        rounding error of ``θ − lr·g``: about ``ε·|θ| / lr`` absolutely, or
+        ``ε·max|θ| / (lr·max|g|)`` relative to the gradient's size.  When that
+        (times a safety factor) exceeds the tolerance, demanding more would
+        report rounding as a bug, so the tolerance is widened, and the report
+        says so.  Measuring it costs one run of the cell at the unperturbed point.
+        """
+        try:
+            _, grads = self(self.engine_params)
+        except Exception as error:
+            raise CellError(
+                f"the cell raised {type(error).__name__}: {error} (at the unperturbed parameters)"
+            ) from error
+        grads = grads if isinstance(grads, list) else [grads]
+        precision = max(
+            _update_precision(theta, grad, self.update_lr)
+            for theta, grad in zip(self.params.values(), grads, strict=True)
+        )
+        dtype = next(iter(self.params.values())).dtype
+        demanded = requested if requested is not None else tolerance(machine_epsilon(dtype))
+        needed = _UPDATE_SAFETY * precision
+        if needed >= _MEANINGLESS_TOLERANCE:
+            raise UsageError(
+                f"--update-lr {self.update_lr:g}: the update changes the weights so little "
+                f"against their size that (θ_before − θ_after) / lr keeps a relative precision "
+                f"of only {precision:.1g}; run the check with a larger learning rate"
+            )
+        widened = needed > demanded
+        message = (
+            f"the analytic gradient was read off the update the cell applies, "
+            f"(θ_before − θ_after) / {self.update_lr:g}; rounding θ − lr·g limits it to a "
+            f"relative precision of about {precision:.1g}"
+        )
+        if widened:
+            message += (
+                f", so the tolerance was widened from {demanded:.1g} to {needed:.1g} "
+                "(a larger learning rate makes the check stricter)"
+            )
+        details = {"lr": self.update_lr, "precision": precision, "widened": widened}
+        note = finding(None, "update_precision", 1.0, message, **details)
+        return (needed if widened else requested), note
+
+    @property
+    def engine_params(self) -> Any:
+        """What the engine perturbs: the one array, or a list in ``--wrt`` order (see ``names``).
+
+        One array (not a one-entry list) so that ``blocks=`` can cut a flat
+        vector such as seed 003's ``nn_params`` into named pieces.
+        """
+        arrays = list(self.params.values())
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    def __call__(self, params: Any = None) -> Any:
+        """Run the cell at the current parameter values; return cost or ``(cost, grad)``.
+
+        ``params`` is ignored on purpose: the engine perturbs the very arrays
+        the cell reads, in place.
+        """
+        if self._snapshot is None:
+            raise RuntimeError("CellCost must be entered (with CellCost(...) as fun:) before use")
+        perturbed = {name: _copy(array) for name, array in self.params.items()}
+        try:
+            value = self.cell.run(self.namespace)
+            result = self._result(value, perturbed)
+        finally:
+            self._snapshot.restore(self.namespace)
+            for name, array in self.params.items():
+                array_module(array).copyto(array, perturbed[name])
+        return result
+
+    def _result(self, value: Any, perturbed: dict[str, Any]) -> Any:
+        """Cost or ``(cost, grad)``, copied so restoring the namespace cannot change it."""
+        cost = self._cost(value)
+        if self.update_lr is not None:
+            return cost, self._gradient_from_update(perturbed)
+        if self.grad_name is not None:
+            return cost, self._gradient_structure(_copy(self._assigned(self.grad_name, "--grad")))
+        if isinstance(value, tuple) and self.cost_name is None:
+            return cost, self._gradient_structure(_copy(value[1]))
+        return cost
+
+    def _cost(self, value: Any) -> Any:
+        if self.cost_name is not None:
+            return _copy(self._assigned(self.cost_name, "--cost"))
+        if value is None:
+            raise CostError(
+                "the cell gave no value: end it with an expression giving the cost "
+                "(or (cost, grad)), or name the variable with --cost NAME"
+            )
+        if isinstance(value, tuple):
+            if len(value) != 2:
+                raise CostError(
+                    f"the cell gave a tuple of {len(value)} values; "
+                    "expected the cost or (cost, grad)"
+                )
+            if self.update_lr is not None:
+                raise CostError(
+                    "with --update-lr the cell must give the cost only: the gradient is "
+                    "read off the weight update, not returned"
+                )
+            return _copy(value[0])
+        return _copy(value)
+
+    def _assigned(self, name: str, option: str) -> Any:
+        if name not in self.namespace:
+            raise UsageError(f"{option} {name}: the cell did not assign a variable named {name!r}")
+        return self.namespace[name]
+
+    def _gradient_structure(self, grad: Any) -> Any:
+        """The user's gradient in the structure of :attr:`engine_params`."""
+        if len(self.wrt) == 1 and not isinstance(grad, (tuple, list, dict)):
+            return grad
+        if isinstance(grad, dict) and set(grad) == set(self.wrt):
+            return [grad[name] for name in self.wrt]
+        if isinstance(grad, (tuple, list)) and len(grad) == len(self.wrt):
+            return list(grad)
+        raise GradientError(
+            f"the gradient is a {type(grad).__name__}; for --wrt {','.join(self.wrt)} expected "
+            f"{'one array' if len(self.wrt) == 1 else 'a tuple or list'} in --wrt order "
+            "(or a dict keyed by the --wrt names)"
+        )
+
+    def _gradient_from_update(self, perturbed: dict[str, Any]) -> Any:
+        """``(θ_before − θ_after) / lr`` for every ``--wrt`` name, read after the cell ran."""
+        grads = []
+        for name, before in perturbed.items():
+            after = _lookup(self.namespace, parse_path(name))
+            if not is_array(after) or after.shape != before.shape:
+                raise GradientError(
+                    f"after the cell ran, {name} is {_describe(after)}; --update-lr expected "
+                    f"an array of shape {before.shape} updated as {name} - lr * gradient"
+                )
+            grads.append((before - after) / before.dtype.type(self.update_lr))
+        return grads[0] if len(grads) == 1 else grads
+
+
+def gradcheck_cell(
+    source: str,
+    namespace: dict[str, Any],
+    wrt: str | Sequence[str],
+    *,
+    cost_name: str | None = None,
+    grad_name: str | None = None,
+    update_lr: float | None = None,
+    rtol: float | None = None,
+    filename: str | None = None,
+    label: str | None = None,
+    **options: Any,
+) -> GradcheckReport:
+    """Check the gradient a notebook cell computes: what ``%%gradcheck`` does, without IPython.
+
+    ``source`` is the cell (or one expression) giving the cost or ``(cost,
+    grad)``; ``wrt`` names the arrays; ``options`` (``mode``, ``blocks``,
+    ``seed``, ``progress``) go to :func:`nbgrad.gradcheck.gradcheck`.  The
+    namespace is left exactly as it was.
+    """
+    with CellCost(
+        source, namespace, wrt, filename=filename,
+        cost_name=cost_name, grad_name=grad_name, update_lr=update_lr,
+    ) as cost:
+        note = None
+        if update_lr is not None:
+            rtol, note = cost.update_tolerance(rtol)
+        report = gradcheck(
+            cost, cost.engine_params, names=cost.wrt, rtol=rtol,
+            label=source.strip() if label is None else label, **options,
+        )
+    if note is None:
+        return report
+    document = report.to_dict()
+    document["findings"].append(note)
+    document["evaluations"] += 1  # the run that measured the update's precision
+    return GradcheckReport(document)
+
+
+def _update_precision(theta: Any, grad: Any, lr: float) -> float:
+    """``ε·max|θ| / (lr·max|g|)``: the relative precision of a gradient inferred from an update."""
+    xp = array_module(theta)
+    largest_step = lr * float(xp.max(xp.abs(grad))) if grad.size else 0.0
+    if largest_step == 0.0:
+        return 0.0
+    return machine_epsilon(theta.dtype) * float(xp.max(xp.abs(theta))) / largest_step
+
+
+def _copy(value: Any) -> Any:
+    """A private copy of arrays (also inside tuples, lists and dicts); other values as they are."""
+    if is_array(value):
+        return value.copy()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_copy(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    return value
+
+
+def _describe(value: Any) -> str:
+    if is_array(value):
+        return f"an array of shape {value.shape}"
+    return f"a {type(value).__name__}"

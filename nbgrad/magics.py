@@ -1,0 +1,224 @@
+"""``%gradcheck`` and ``%determinism``: the thin IPython layer over the two engines.
+
+Like line_profiler's ``%lprun``, a magic here only parses its options,
+resolves names in the user's namespace, calls the engine and returns the
+report, so the report is the cell's output value and renders itself.
+
+Syntax (``%gradcheck?`` shows the options)::
+
+    %gradcheck EXPR --wrt NAMES [options]        # options after the expression
+    %gradcheck --wrt NAMES [options] -- EXPR     # or before it, separated by --
+    %%gradcheck --wrt NAMES [options]            # the cell computes the cost
+    %%determinism [options]                      # the cell is the training loop
+    %determinism STATEMENT [options]
+
+In the line forms an option starts at the first ``--NAME`` (a known option
+name, outside brackets and strings) that follows the expression; a bare
+``--`` puts the options first, for an expression that itself contains
+something like ``--wrt``.
+
+Errors nbgrad raises on purpose (:class:`nbgrad.errors.NbgradError`) are shown
+as IPython usage errors: one message, no traceback from inside nbgrad; when
+the user's own code raised, its traceback follows the message.
+KeyboardInterrupt propagates after the engines have restored the state.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from nbgrad.determinism import check_determinism
+from nbgrad.errors import NbgradError, UsageError
+from nbgrad.gradcheck.cell import gradcheck_cell, register_source, split_names
+from nbgrad.report.progress import progress_reporter
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+_BLOCK = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*")
+
+
+def split_line(line: str, option_names: list[str], magic: str) -> tuple[str, str]:
+    """Split the line of ``%magic`` into ``(code, options)``; see the module docstring."""
+    separator = _top_level_match(line, re.compile(r"(?<!\S)--(?!\S)"))
+    if separator is not None:
+        return line[separator.end():].strip(), line[: separator.start()].strip()
+    option = _top_level_match(line, re.compile(rf"(?<!\S)--(?:{'|'.join(option_names)})\b"))
+    if option is None:
+        return line.strip(), ""
+    if not line[: option.start()].strip():
+        raise UsageError(
+            f"%{magic}: write the code first and the options after it "
+            f"(%{magic} CODE --option ...), or end the options with a bare -- "
+            f"(%{magic} --option ... -- CODE)"
+        )
+    return line[: option.start()].strip(), line[option.start():].strip()
+
+
+def _top_level_match(line: str, pattern: re.Pattern[str]) -> re.Match[str] | None:
+    """The first match of ``pattern`` that starts outside brackets and string literals."""
+    depth, quote, position = 0, "", 0
+    while position < len(line):
+        char = line[position]
+        if quote:
+            if char == "\\":
+                position += 1
+            elif line.startswith(quote, position):
+                position += len(quote) - 1
+                quote = ""
+        elif char in "'\"":
+            quote = char * 3 if line.startswith(char * 3, position) else char
+            position += len(quote) - 1
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and (match := pattern.match(line, position)):
+            return match
+        position += 1
+    return None
+
+
+def parse_blocks(spec: str | None) -> dict[str, tuple[int, ...]] | None:
+    """``"Theta1=5x4,Theta2=3x6"`` -> ``{"Theta1": (5, 4), "Theta2": (3, 6)}``."""
+    if spec is None:
+        return None
+    blocks = {}
+    for part in spec.split(","):
+        match = _BLOCK.fullmatch(part)
+        if match is None:
+            raise UsageError(
+                f"--blocks: cannot read {part.strip()!r}; expected NAME=ROWSxCOLS pieces "
+                "separated by commas, in the order they are stored, e.g. Theta1=5x4,Theta2=3x6"
+            )
+        blocks[match.group(1)] = tuple(int(n) for n in re.split(r"\s*[x×]\s*", match.group(2)))
+    return blocks
+
+
+def _label(code: str) -> str:
+    """What the report says was checked: the expression, or the cell's first code line."""
+    lines = [line.strip() for line in code.splitlines() if line.strip()]
+    return next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
+
+
+def _user_traceback(error: BaseException) -> str:
+    """The traceback of the user's exception, without the frames inside nbgrad."""
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(_PACKAGE_DIR)
+    ]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(error)
+    return "".join(lines).rstrip()
+
+
+@contextmanager
+def _shown_as_usage_errors() -> Iterator[None]:
+    """Turn nbgrad's own errors into IPython usage errors (message only, no nbgrad frames)."""
+    try:
+        yield
+    except NbgradError as error:
+        message = str(error)
+        cause = error.__cause__
+        if cause is not None and not isinstance(cause, (NbgradError, SyntaxError)):
+            message += "\n\nTraceback of your code:\n" + _user_traceback(cause)
+        raise IPythonUsageError(message) from None
+
+
+@magics_class
+class NbgradMagics(Magics):
+    """The magics ``%load_ext nbgrad`` registers."""
+
+    @magic_arguments()
+    @argument("--wrt", required=True, metavar="NAMES",
+              help="comma-separated arrays to check, e.g. nn_params or NN.AB,NN.BC or p['W']")
+    @argument("--mode", choices=["full", "fast"], default="full",
+              help="full: every element; fast: random projections, then bisection on failure")
+    @argument("--blocks", metavar="SPEC",
+              help="name the pieces of one flat vector, in storage order: Theta1=5x4,Theta2=3x6")
+    @argument("--rtol", type=float, help="relative-error threshold (default: per dtype and noise)")
+    @argument("--seed", type=int, default=0, help="seed of the random directions (fast mode)")
+    @argument("--cost", metavar="NAME",
+              help="cell form: the variable holding the cost (default: the last expression)")
+    @argument("--grad", metavar="NAME",
+              help="cell form: the variable holding the analytic gradient")
+    @argument("--update-lr", type=float, metavar="LR",
+              help="the cell applies theta -= LR * grad itself: infer grad from the update")
+    @line_cell_magic
+    def gradcheck(self, line: str, cell: str | None = None) -> Any:
+        """Check an analytic gradient against finite differences.
+
+        ``%gradcheck EXPR --wrt NAMES``: EXPR evaluates to the cost or
+        ``(cost, grad)``.  ``%%gradcheck --wrt NAMES``: the cell computes it (its
+        last expression, or ``--cost``/``--grad`` variables), or, with
+        ``--update-lr LR``, applies the weight update itself and reports the
+        cost at the weights it started from.  The cell runs once per cost
+        evaluation; the namespace is restored after every run.
+        """
+        with _shown_as_usage_errors():
+            if cell is None:
+                code, options = split_line(line, _option_names(self.gradcheck), "gradcheck")
+            else:
+                code, options = self.shell.transform_cell(cell), line
+            args = parse_argstring(self.gradcheck, options)
+            if not code.strip():
+                raise UsageError("%gradcheck needs the expression (or cell) that gives the cost")
+            label = _label(code)
+            with progress_reporter(f"gradcheck {label}") as progress:
+                return gradcheck_cell(
+                    code, self.shell.user_ns, args.wrt, cost_name=args.cost,
+                    grad_name=args.grad, update_lr=args.update_lr, rtol=args.rtol,
+                    filename=register_source(code, "gradcheck"), label=label, mode=args.mode,
+                    blocks=parse_blocks(args.blocks), seed=args.seed, progress=progress,
+                )
+
+    @magic_arguments()
+    @argument("--runs", type=int, default=2, help="runs to compare, the plain run 0 included")
+    @argument("--track", metavar="NAMES",
+              help="comma-separated names to compare per step (default: what the cell changes)")
+    @argument("--no-poison", action="store_true",
+              help="do not fill fresh allocations with run-specific bytes")
+    @argument("--compare-numpy", action="store_true",
+              help="also run the cell with numpy in place of cp and report the per-step gap")
+    @argument("--max-snapshot-mb", type=float, metavar="MB",
+              help="refuse to start when the state to snapshot is larger")
+    @line_cell_magic
+    def determinism(self, line: str, cell: str | None = None) -> Any:
+        """Rerun a training-loop cell; report the first divergent step, variable, line and cause.
+
+        A step is one iteration of the cell's outermost loop.  Afterwards the
+        namespace holds what one plain run of the cell would have left.
+        """
+        with _shown_as_usage_errors():
+            if cell is None:
+                code, options = split_line(line, _option_names(self.determinism), "determinism")
+            else:
+                code, options = self.shell.transform_cell(cell), line
+            args = parse_argstring(self.determinism, options)
+            if not code.strip():
+                raise UsageError("%determinism needs the cell (or statement) to rerun")
+            label = _label(code)
+            max_bytes = None if args.max_snapshot_mb is None else int(args.max_snapshot_mb * 2**20)
+            with progress_reporter(f"determinism {label}") as progress:
+                return check_determinism(
+                    code, self.shell.user_ns, runs=args.runs,
+                    track=None if args.track is None else split_names(args.track),
+                    poison=not args.no_poison, compare_numpy=args.compare_numpy,
+                    max_snapshot_bytes=max_bytes, progress=progress, label=label,
+                    filename=register_source(code, "determinism"),
+                )
+
+
+def _option_names(magic: Any) -> list[str]:
+    """The ``--long`` option names a magic's parser knows, for :func:`split_line`."""
+    return [
+        option[2:] for action in magic.parser._actions for option in action.option_strings
+        if option.startswith("--")
+    ]
