@@ -62,9 +62,11 @@ def _items(grad: Any, paramset: ParamSet) -> list[Any]:
             )
         return [grad[key] for key in keys]
     if not isinstance(grad, list | tuple) or len(grad) != len(keys):
-        got = f"a {type(grad).__name__} of length {len(grad)}" if isinstance(
-            grad, list | tuple
-        ) else type(grad).__name__
+        got = (
+            f"a {type(grad).__name__} of length {len(grad)}"
+            if isinstance(grad, list | tuple)
+            else type(grad).__name__
+        )
         raise GradientError(
             f"the gradient is {got}; params is a {paramset.structure} of {len(keys)} arrays, "
             f"so the gradient must be a list/tuple of {len(keys)} arrays in the same order"
@@ -78,9 +80,7 @@ def _flat_shape(paramset: ParamSet) -> tuple[int, ...]:
 
 def _array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
     if not (is_array(value) or isinstance(value, np.generic | float | int)):
-        raise GradientError(
-            f"{what} is {type(value).__name__}; expected an array of shape {shape}"
-        )
+        raise GradientError(f"{what} is {type(value).__name__}; expected an array of shape {shape}")
     host = to_numpy(value)
     if tuple(host.shape) != tuple(shape):
         raise GradientError(f"{what} has shape {tuple(host.shape)}; expected shape {shape}")

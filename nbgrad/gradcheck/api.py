@@ -81,7 +81,8 @@ def gradcheck(
             return precision(block.dtype, noise.floor, abs(f0))
 
         checks = _compare(paramset, gradients, f0, cost, eps_of, rtol, mode, seed)
-        curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" else None
+        flagged = any(check.flagged.any() for check in checks)
+        curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" or flagged else None
     diagnoses = [
         diagnose_block(check, theta, noise) for check, theta in zip(checks, thetas, strict=True)
     ]
@@ -162,10 +163,13 @@ def _compare(
 def _noise_finding(noise: Noise, f0: float, checks: list[BlockCheck]) -> dict[str, Any]:
     relative = noise.floor / abs(f0) if f0 else float("inf")
     return finding(
-        None, "noisy", 0.9,
+        None,
+        "noisy",
+        0.9,
         f"the cost is not reproducible: {noise.repeats + 1} evaluations at the same point "
         f"differ by up to {noise.floor:.2g} ({relative:.1g} of the cost) — nondeterministic "
         "reductions, dropout or sampling left on?  Steps and tolerance were widened to "
         f"{max(c.tolerance for c in checks):.1g} so that the noise is not reported as mismatches",
-        floor=noise.floor, relative=relative if relative != float("inf") else None,
+        floor=noise.floor,
+        relative=relative if relative != float("inf") else None,
     )

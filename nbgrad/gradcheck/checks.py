@@ -11,7 +11,7 @@ which is what the report and the diagnosis speak about.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,12 +45,45 @@ class PartCheck:
 
 
 @dataclass
+class Directions:
+    """Fast mode's evidence about a block besides element-wise checks.
+
+    ``analytic``/``numeric``/``rel_errors``/``failed``: the verdict's random
+    directions.  ``flat``: the cost did not move in any of them.  ``whole_block``:
+    every direction failed alike, ``(code, c)`` with code ``scale``,
+    ``sign_flip`` or ``zero_analytic``.  ``unlocalised``: coordinate ranges
+    ``[lo, hi)`` that failed but whose halves did not; ``stopped``: the search
+    ran out of budget because errors are everywhere.
+    """
+
+    analytic: list[float]
+    numeric: list[float]
+    rel_errors: list[float]
+    failed: list[bool]
+    tests: int = 0
+    flat: bool = False
+    whole_block: tuple[str, float] | None = None
+    unlocalised: list[tuple[int, int]] = field(default_factory=list)
+    stopped: bool = False
+
+
+@dataclass
 class BlockCheck:
     """A block's elements: parts folded together (complex: real and imaginary parts)."""
 
     block: Block
     parts: list[PartCheck]
     tolerance: float
+    directions: Directions | None = None
+
+    def max_rel_error(self) -> float:
+        """Worst checked element; fast mode with no element checked: worst direction (NaN: none)."""
+        errors = self.rel_error[self.checked]
+        if errors.size:
+            return float(np.max(errors))
+        if self.directions is not None and self.directions.rel_errors:
+            return float(max(self.directions.rel_errors))
+        return float("nan")
 
     def _fold(self, name: str) -> np.ndarray:
         values = [getattr(check, name) for check in self.parts]

@@ -104,35 +104,67 @@ def _kind_of_mismatch(check: BlockCheck) -> tuple[str, float | None, dict[str, A
     numeric = _coordinates(check, "numeric", flagged)
     n = int(flagged.sum())
     if np.all(analytic == 0):
-        return "zero_analytic", None, finding(
-            name, "zero_analytic", 0.95,
-            f"{name}: the analytic gradient is exactly 0 at {n} element(s) where the cost "
-            "changes — is this gradient ever computed or written back?",
+        return (
+            "zero_analytic",
+            None,
+            finding(
+                name,
+                "zero_analytic",
+                0.95,
+                f"{name}: the analytic gradient is exactly 0 at {n} element(s) where the cost "
+                "changes — is this gradient ever computed or written back?",
+            ),
         )
     if is_transposed(check):
-        return "transpose", None, finding(
-            name, "transpose", 0.9,
-            f"{name}: the analytic gradient matches the numeric one with its axes swapped — "
-            "transpose it (an outer product taken in the wrong order?)",
+        return (
+            "transpose",
+            None,
+            finding(
+                name,
+                "transpose",
+                0.9,
+                f"{name}: the analytic gradient matches the numeric one with its axes swapped — "
+                "transpose it (an outer product taken in the wrong order?)",
+            ),
         )
     c, residual = fit_scale(analytic, numeric)
     if residual < FIT_RESIDUAL and n >= 1 and abs(c + 1) < FIT_RESIDUAL:
-        return "sign_flip", -1.0, finding(
-            name, "sign_flip", 1 - residual / FIT_RESIDUAL,
-            f"{name}: analytic ≈ −numeric at {n} element(s) — the sign of this gradient is "
-            "flipped (a − that should be +, or y − ŷ instead of ŷ − y)",
-            c=c, residual=residual,
+        return (
+            "sign_flip",
+            -1.0,
+            finding(
+                name,
+                "sign_flip",
+                1 - residual / FIT_RESIDUAL,
+                f"{name}: analytic ≈ −numeric at {n} element(s) — the sign of this gradient is "
+                "flipped (a − that should be +, or y − ŷ instead of ŷ − y)",
+                c=c,
+                residual=residual,
+            ),
         )
     if residual < FIT_RESIDUAL and n >= 2 and math.isfinite(c) and c != 0:
-        return "scale", c, finding(
-            name, "scale", 1 - residual / FIT_RESIDUAL,
-            f"{name}: analytic ≈ {c:.4g} × numeric at {n} element(s) — {_scale_hint(c)}",
-            c=c, residual=residual,
+        return (
+            "scale",
+            c,
+            finding(
+                name,
+                "scale",
+                1 - residual / FIT_RESIDUAL,
+                f"{name}: analytic ≈ {c:.4g} × numeric at {n} element(s) — {_scale_hint(c)}",
+                c=c,
+                residual=residual,
+            ),
         )
-    return "mismatch", None, finding(
-        name, "mismatch", _exceedance(check),
-        f"{name}: {n} element(s) disagree with the numeric gradient, with no simple "
-        "relation (scale, sign, transpose) between the two",
+    return (
+        "mismatch",
+        None,
+        finding(
+            name,
+            "mismatch",
+            _exceedance(check),
+            f"{name}: {n} element(s) disagree with the numeric gradient, with no simple "
+            "relation (scale, sign, transpose) between the two",
+        ),
     )
 
 
@@ -154,39 +186,101 @@ def _exceedance(check: BlockCheck) -> float:
     return 0.5 + 0.5 * min(1.0, math.log10(max(worst / check.tolerance, 1.0)) / 3)
 
 
+def _whole_block_finding(check: BlockCheck, code: str, c: float) -> dict[str, Any]:
+    name = check.block.name
+    directions = len(check.directions.failed) if check.directions else 0
+    if code == "zero_analytic":
+        message = (
+            f"{name}: the analytic gradient is zero in every tested direction — never filled in?"
+        )
+    elif code == "sign_flip":
+        message = f"{name}: analytic ≈ −numeric in every tested direction — the sign is flipped"
+    else:
+        message = (
+            f"{name}: analytic ≈ {c:.4g} × numeric in every tested direction — {_scale_hint(c)}"
+        )
+    return finding(
+        name,
+        code,
+        0.9,
+        f"{message} (fast mode: inferred for the whole block from {directions} random "
+        "directions and confirmed on its largest elements)",
+        c=c,
+        directions=directions,
+    )
+
+
+def _unlocalised_finding(check: BlockCheck) -> dict[str, Any]:
+    directions = check.directions
+    assert directions is not None
+    ranges = directions.unlocalised
+    why = (
+        "errors are everywhere, so the search stopped"
+        if directions.stopped
+        else "their halves passed separately (errors below the tolerance per half)"
+    )
+    return finding(
+        check.block.name,
+        "mismatch",
+        0.6,
+        f"{check.block.name}: {len(ranges)} range(s) of coordinates fail as a group but were not "
+        f"narrowed down to elements: {why} — run mode='full' on this block",
+        ranges=[[int(lo), int(hi)] for lo, hi in ranges[:20]],
+    )
+
+
 def diagnose_block(check: BlockCheck, theta: np.ndarray, noise: Noise) -> Diagnosis:
     """Codes, verdict and findings for one block (``theta``: host copy of its values)."""
     name = check.block.name
+    directions = check.directions
     codes: list[str] = []
     findings: list[dict[str, Any]] = []
     scale = None
-    flat = is_flat(check)
+    flat = is_flat(check) or bool(directions and directions.flat)
     if flat:
         codes.append("flat")
-        findings.append(finding(
-            name, "flat", 0.95,
-            f"the cost does not change with {name}: its numeric gradient is zero to within "
-            "rounding at every element, so nothing can train it (a saturated or "
-            "sign-like output, e.g. the cosine of two scalars, is constant)",
-        ))
-    if check.flagged.any():
+        findings.append(
+            finding(
+                name,
+                "flat",
+                0.95,
+                f"the cost does not change with {name}: its numeric gradient is zero to within "
+                "rounding everywhere, so nothing can train it (a saturated or sign-like output, "
+                "e.g. the cosine of two scalars, is constant)",
+            )
+        )
+    whole = directions.whole_block if directions else None
+    if whole is not None:
+        codes.append(whole[0])
+        scale = whole[1] if whole[0] in ("scale", "sign_flip") else None
+        findings.append(_whole_block_finding(check, *whole))
+    elif check.flagged.any():
         code, scale, explanation = _kind_of_mismatch(check)
         codes.append(code)
         patterns = pattern_findings(check, theta)
         # A pattern names the bug more precisely than "mismatch": it goes first.
         specific_first = code == "mismatch"
         findings.extend([*patterns, explanation] if specific_first else [explanation, *patterns])
+    unlocalised = bool(directions and directions.unlocalised)
+    if unlocalised:
+        if "mismatch" not in codes:
+            codes.append("mismatch")
+        findings.append(_unlocalised_finding(check))
     if check.kink.any():
         codes.append("nondifferentiable")
         n = int(check.kink.sum())
-        findings.append(finding(
-            name, "nondifferentiable", 0.8,
-            f"{name}: {n} element(s) sit on a kink (ReLU/abs/max at exactly the switching "
-            "point): the one-sided slopes differ and the analytic value lies between them, "
-            "so they are not counted as errors",
-            elements=[check.block.label(i) for i in np.flatnonzero(check.kink)[:10]],
-        ))
+        findings.append(
+            finding(
+                name,
+                "nondifferentiable",
+                0.8,
+                f"{name}: {n} element(s) sit on a kink (ReLU/abs/max at exactly the switching "
+                "point): the one-sided slopes differ and the analytic value lies between them, "
+                "so they are not counted as errors",
+                elements=[check.block.label(i) for i in np.flatnonzero(check.kink)[:10]],
+            )
+        )
     if noise.noisy:
         codes.append("noisy")
-    passed = not flat and not check.flagged.any()
+    passed = not (flat or check.flagged.any() or unlocalised)
     return Diagnosis(codes=codes or ["ok"], passed=passed, scale=scale, findings=findings)

@@ -26,6 +26,8 @@ agree with it, while a wrong one disagrees with all of them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from nbgrad.backend import array_module
@@ -49,26 +51,36 @@ def check_part(
     part: Part, analytic: np.ndarray, f0: float, cost: CostCalls, eps: float, tol: float
 ) -> PartCheck:
     """Numeric derivative of every coordinate of ``part``, compared with ``analytic``."""
-    theta = part.flat_copy()
-    everything = np.arange(part.size)
-    first = differences(part, everything, theta, nominal(theta, eps, CENTRAL_EXPONENT), f0, cost)
-    floor = resolution_floor(eps, first.cost_size, first.step, tol)
-    check = PartCheck(
-        part=part,
-        analytic=analytic,
-        numeric=first.numeric.copy(),
-        rel_error=relative_error(analytic, first.numeric, floor),
-        step=first.step.copy(),
-        floor=floor,
-        flagged=np.zeros(part.size, dtype=bool),
-        kink=np.zeros(part.size, dtype=bool),
-    )
-    _extrapolate(check, theta, f0, cost, eps, np.flatnonzero(check.rel_error > accuracy_goal(eps)))
-    doubtful = np.flatnonzero(check.rel_error > tol)
-    if doubtful.size:
-        _confirm_small_step(check, theta, f0, cost, eps, tol, first, doubtful)
-    check.flagged = (check.rel_error > tol) & ~check.kink
+    check = PartCheck.unchecked(part, analytic)
+    check_coordinates(check, np.arange(part.size), part.flat_copy(), f0, cost, eps, tol)
     return check
+
+
+def check_coordinates(
+    check: PartCheck,
+    indices: np.ndarray,
+    theta: Any,
+    f0: float,
+    cost: CostCalls,
+    eps: float,
+    tol: float,
+) -> None:
+    """Run the three passes on ``indices`` of ``check.part`` and record the outcome in ``check``."""
+    xp = array_module(theta)
+    step = nominal(theta[xp.asarray(indices)], eps, CENTRAL_EXPONENT)
+    first = differences(check.part, indices, theta, step, f0, cost)
+    check.floor[indices] = resolution_floor(eps, first.cost_size, first.step, tol)
+    check.numeric[indices] = first.numeric
+    check.step[indices] = first.step
+    check.rel_error[indices] = relative_error(
+        check.analytic[indices], first.numeric, check.floor[indices]
+    )
+    suspicious = indices[check.rel_error[indices] > accuracy_goal(eps)]
+    _extrapolate(check, theta, f0, cost, eps, suspicious)
+    doubtful = check.rel_error[indices] > tol
+    if doubtful.any():
+        _confirm_small_step(check, theta, f0, cost, eps, tol, first, doubtful)
+    check.flagged[indices] = (check.rel_error[indices] > tol) & ~check.kink[indices]
 
 
 def keep_better(
@@ -84,7 +96,7 @@ def keep_better(
 
 
 def _extrapolate(
-    check: PartCheck, theta: object, f0: float, cost: CostCalls, eps: float, indices: np.ndarray
+    check: PartCheck, theta: Any, f0: float, cost: CostCalls, eps: float, indices: np.ndarray
 ) -> None:
     if not indices.size:
         return
@@ -99,20 +111,22 @@ def _extrapolate(
 
 def _confirm_small_step(
     check: PartCheck,
-    theta: object,
+    theta: Any,
     f0: float,
     cost: CostCalls,
     eps: float,
     tol: float,
     first: Differences,
-    indices: np.ndarray,
+    doubtful: np.ndarray,
 ) -> None:
+    """Pass 3 at the coordinates ``first.indices[doubtful]``."""
+    indices = first.indices[doubtful]
     cost.expect(2 * indices.size)
     xp = array_module(theta)
     step = nominal(theta[xp.asarray(indices)], eps, CENTRAL_EXPONENT) / SMALL_STEP_DIVISOR
     small = differences(check.part, indices, theta, step, f0, cost)
     keep_better(check, indices, small.numeric, small.step)
-    check.kink[indices] = _on_kink(small, first.jump[indices], check.analytic[indices], eps, tol)
+    check.kink[indices] = _on_kink(small, first.jump[doubtful], check.analytic[indices], eps, tol)
 
 
 def _on_kink(

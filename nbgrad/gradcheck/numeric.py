@@ -107,4 +107,3 @@ def step_curve(
     nominal = array_module(theta).asarray(steps)
     estimates = differences(part, indices, theta, nominal, f0, cost)
     return StepCurve(steps=estimates.step.tolist(), numeric=estimates.numeric.tolist())
-

@@ -31,23 +31,24 @@ from nbgrad.gradcheck.heatmap import layout
 
 #: Correlation above which ``analytic − numeric`` counts as proportional to ``θ``.
 PROPORTIONAL_R = 0.99
+#: At most this many scattered wrong elements are described as isolated.
+ISOLATED = 3
 
 
 def _region(flagged: np.ndarray, name: str, shape: tuple[int, ...]) -> dict[str, Any] | None:
-    """The single row or column holding every flagged element, if there is one."""
+    """The single row or column holding every flagged element (at least two), if there is one."""
     rows, cols = flagged.shape
     where_rows, where_cols = np.nonzero(flagged)
-    prefix = "..., " if len(shape) > 2 else ""
-    if cols > 1 and np.unique(where_cols).size == 1 and (rows > 1 or where_cols.size == 1):
+    if rows < 2 or cols < 2 or where_rows.size < 2:
+        return None
+    if np.unique(where_cols).size == 1:
         j = int(where_cols[0])
-        return {"axis": "column", "index": j,
-                "whole": bool(flagged[:, j].all()) and rows > 1,
-                "where": f"{name}[{prefix}:, {j}]" if len(shape) >= 2 else f"{name}[{j}]"}
-    if rows > 1 and np.unique(where_rows).size == 1:
+        where = f"{name}[:, {j}]" if len(shape) == 2 else f"{name}[..., {j}]"
+        return {"axis": "column", "index": j, "whole": bool(flagged[:, j].all()), "where": where}
+    if np.unique(where_rows).size == 1:
         i = int(where_rows[0])
-        return {"axis": "row", "index": i,
-                "whole": bool(flagged[i, :].all()) and cols > 1,
-                "where": f"{name}[{i}, :]" if len(shape) == 2 else f"{name} row {i}"}
+        where = f"{name}[{i}, :]" if len(shape) == 2 else f"{name} (row {i} of {rows}×{cols})"
+        return {"axis": "row", "index": i, "whole": bool(flagged[i, :].all()), "where": where}
     return None
 
 
@@ -92,21 +93,44 @@ def pattern_findings(check: BlockCheck, theta: np.ndarray) -> list[dict[str, Any
             details: dict[str, Any] = {"r": round(r, 4), "factor": _jsonable(k)}
             if region:
                 details.update(axis=region["axis"], index=region["index"])
-            found.append(finding(
-                block.name, "proportional_to_parameter", r,
-                f"{where}: analytic − numeric ∝ {where} (r = {r:.2f}, factor {_text(k)}): "
-                f"{_proportional_hint(k, region)}",
-                **details,
-            ))
+            found.append(
+                finding(
+                    block.name,
+                    "proportional_to_parameter",
+                    r,
+                    f"{where}: analytic − numeric ∝ {where} (r = {r:.2f}, factor {_text(k)}): "
+                    f"{_proportional_hint(k, region)}",
+                    **details,
+                )
+            )
+    if not found and not region and 0 < selected.sum() <= ISOLATED:
+        labels = ", ".join(block.label(int(i)) for i in np.flatnonzero(selected))
+        found.append(
+            finding(
+                block.name,
+                "isolated",
+                0.7,
+                f"{labels}: isolated wrong element(s) among {block.size - int(selected.sum())} "
+                "right ones — an indexing slip (off-by-one, a wrong slice) or a special case "
+                "(first/last time step, an edge) in the gradient code?",
+                elements=[int(i) for i in np.flatnonzero(selected)],
+            )
+        )
     if region and not found:
         extent = "every element" if region["whole"] else f"{int(selected.sum())} element(s)"
-        found.append(finding(
-            block.name, f"one_{region['axis']}", 0.9 if region["whole"] else 0.7,
-            f"{where}: {extent} of {region['axis']} {region['index']} wrong, the rest of "
-            f"{block.name} right — look at how this {region['axis']} is treated differently "
-            "(a bias term, an edge of a loop, an off-by-one slice)",
-            axis=region["axis"], index=region["index"], whole=region["whole"],
-        ))
+        found.append(
+            finding(
+                block.name,
+                f"one_{region['axis']}",
+                0.9 if region["whole"] else 0.7,
+                f"{where}: {extent} of {region['axis']} {region['index']} wrong, the rest of "
+                f"{block.name} right — look at how this {region['axis']} is treated differently "
+                "(a bias term, an edge of a loop, an off-by-one slice)",
+                axis=region["axis"],
+                index=region["index"],
+                whole=region["whole"],
+            )
+        )
     return found
 
 

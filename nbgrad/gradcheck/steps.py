@@ -55,7 +55,7 @@ def precision(dtype: Any, noise_floor: float, cost_scale: float) -> float:
 
 def tolerance(eps: float) -> float:
     """Relative-error threshold for a cost of relative precision ``eps``."""
-    return float(eps ** 0.4)
+    return float(eps**0.4)
 
 
 @dataclass

@@ -37,18 +37,6 @@ def json_float(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def max_finite(values: np.ndarray) -> float | None:
-    """Largest relative error among checked elements; None when none was checked.
-
-    An infinite error (NaN or infinite analytic value) is reported as null: the
-    number is meaningless, and the block's ``passed`` and findings say why.
-    """
-    checked = values[~np.isnan(values)]
-    if checked.size == 0:
-        return None
-    return json_float(np.max(checked))
-
-
 def element(check: BlockCheck, i: int) -> dict[str, Any]:
     """One entry of a block's ``worst`` list."""
     analytic = check.analytic[i]
@@ -88,7 +76,7 @@ def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
         "device": block.device,
         "size": block.size,
         "passed": diagnosis.passed,
-        "max_rel_error": max_finite(check.rel_error),
+        "max_rel_error": json_float(check.max_rel_error()),
         "tolerance": check.tolerance,
         "diagnoses": diagnosis.codes,
         "scale": json_float(diagnosis.scale),
@@ -116,7 +104,7 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
         if not diagnosis.passed
     ]
     if not failing:
-        worst = max((max_finite(c.rel_error) or 0.0 for c in checks), default=0.0)
+        worst = max((json_float(c.max_rel_error()) or 0.0 for c in checks), default=0.0)
         size = sum(c.block.size for c in checks)
         return (
             f"Gradient OK: {size} element(s) in {len(checks)} block(s), max relative error "
@@ -157,7 +145,7 @@ def report_document(
 ) -> dict[str, Any]:
     """The complete gradcheck report dictionary."""
     passed = all(diagnosis.passed for diagnosis in diagnoses)
-    errors = [max_finite(check.rel_error) for check in checks]
+    errors = [json_float(check.max_rel_error()) for check in checks]
     known = [error for error in errors if error is not None]
     return {
         "kind": "gradcheck",
