@@ -1,0 +1,9 @@
+/** Unit tests of the pure modules (no DOM, no JupyterLab): plain Node + ts-jest. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/src'],
+  testMatch: ['**/__tests__/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: { module: 'commonjs', types: ['jest'], strict: true } }]
+  }
+};

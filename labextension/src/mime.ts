@@ -1,0 +1,257 @@
+/**
+ * A JupyterLab renderer for `application/vnd.nbgrad.report+json`.
+ *
+ * It draws a report from its JSON alone, so a notebook opened without a
+ * kernel (widgets dead) still shows the verdict, the per-block table or the
+ * first divergence, laid out like the static HTML of `nbgrad.report`.  All
+ * strings go in through `textContent`: labels, source lines and error
+ * messages are user-supplied.
+ */
+
+import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Widget } from '@lumino/widgets';
+
+import {
+  finiteOrNull,
+  formatRelError,
+  isObject,
+  JSONObject,
+  parseReport,
+  REPORT_MIME_TYPE,
+  statusTone,
+  stringOrNull
+} from './report';
+
+type Cell = string | Node;
+
+function element(tag: string, className: string, ...children: Cell[]): HTMLElement {
+  const node = document.createElement(tag);
+  node.className = className;
+  node.append(...children);
+  return node;
+}
+
+function objects(value: unknown): JSONObject[] {
+  return Array.isArray(value) ? value.filter(isObject) : [];
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+function text(value: unknown, fallback = '—'): string {
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    return String(value);
+  }
+  return stringOrNull(value) ?? fallback;
+}
+
+function table(className: string, headings: string[], rows: Cell[][]): HTMLElement {
+  const head = element('tr', '', ...headings.map(heading => element('th', '', heading)));
+  const body = rows.map(cells => element('tr', '', ...cells.map(cell => element('td', '', cell))));
+  return element(
+    'table',
+    `nbgrad-report-table ${className}`,
+    element('thead', '', head),
+    element('tbody', '', ...body)
+  );
+}
+
+function blockDiagnosis(block: JSONObject): string {
+  const codes = strings(block.diagnoses).map(code => {
+    const scale = finiteOrNull(block.scale);
+    return code === 'scale' && scale !== null ? `scale (c = ${scale.toPrecision(3)})` : code;
+  });
+  const flagged = finiteOrNull(block.n_flagged);
+  const size = finiteOrNull(block.size);
+  if (flagged && size !== null) {
+    codes.push(`${flagged} of ${size} wrong`);
+  }
+  return codes.join(' · ') || '—';
+}
+
+function gradcheckBody(report: JSONObject): HTMLElement[] {
+  const rows = objects(report.blocks).map(block => {
+    const shape = Array.isArray(block.shape) ? `(${block.shape.join(', ')})` : '—';
+    const row = [
+      element('code', '', text(block.name)),
+      shape,
+      formatRelError(finiteOrNull(block.max_rel_error)),
+      blockDiagnosis(block)
+    ];
+    return row;
+  });
+  const parts = [
+    table('nbgrad-report-blocks', ['block', 'shape', 'max rel. error', 'diagnosis'], rows)
+  ];
+  const findings = objects(report.findings).map(finding =>
+    element('li', '', text(finding.message, ''))
+  );
+  if (findings.length > 0) {
+    parts.push(element('ul', 'nbgrad-report-findings', ...findings));
+  }
+  parts.push(
+    element(
+      'div',
+      'nbgrad-report-meta',
+      `mode ${text(report.mode)} · ${text(report.evaluations)} evaluations · ` +
+        `tolerance ${formatRelError(finiteOrNull(report.tolerance))}`
+    )
+  );
+  return parts;
+}
+
+function sourceContext(divergence: JSONObject): HTMLElement {
+  const line = finiteOrNull(divergence.line);
+  const lines = objects(divergence.context).map(entry => {
+    const number = finiteOrNull(entry.line);
+    const className = number === line ? 'nbgrad-report-source-hit' : '';
+    return element('span', className, `${String(number ?? '').padStart(4)}  ${text(entry.text, '')}\n`);
+  });
+  if (lines.length === 0 && divergence.source !== undefined) {
+    lines.push(element('span', 'nbgrad-report-source-hit', `${line ?? ''}  ${text(divergence.source, '')}`));
+  }
+  return element('pre', 'nbgrad-report-source', ...lines);
+}
+
+function divergenceBody(divergence: JSONObject): HTMLElement[] {
+  const where = [`step ${text(divergence.step)}`, `variable ${text(divergence.variable)}`];
+  if (divergence.function !== null && divergence.function !== undefined) {
+    where.push(`in ${text(divergence.function)}, line ${text(divergence.line)}`);
+  }
+  const confidence = finiteOrNull(divergence.cause_confidence);
+  const cause = element(
+    'div',
+    'nbgrad-report-cause',
+    element('strong', '', text(divergence.cause)),
+    confidence === null ? '' : ` (confidence ${Math.round(confidence * 100)} %)`,
+    `: ${text(divergence.explanation, '')}`
+  );
+  const parts = [
+    element('div', 'nbgrad-report-where', `First divergence: ${where.join(', ')}`),
+    sourceContext(divergence),
+    cause
+  ];
+  const allocation = isObject(divergence.allocation) ? divergence.allocation : null;
+  if (allocation !== null) {
+    parts.push(
+      element(
+        'div',
+        'nbgrad-report-allocation',
+        `allocated by ${text(allocation.call)} in ${text(allocation.function)}, ` +
+          `line ${text(allocation.line)}: ${text(allocation.source, '')}`
+      )
+    );
+  }
+  return parts;
+}
+
+function determinismBody(report: JSONObject): HTMLElement[] {
+  const parts: HTMLElement[] = [];
+  if (isObject(report.first_divergence)) {
+    parts.push(...divergenceBody(report.first_divergence));
+  }
+  if (isObject(report.error)) {
+    const error = report.error;
+    parts.push(
+      element(
+        'pre',
+        'nbgrad-report-error',
+        `run ${text(error.run)} raised ${text(error.type)}: ${text(error.message, '')}`
+      )
+    );
+  }
+  const experiments = objects(report.experiments).map(experiment => [
+    text(experiment.name),
+    text(experiment.poison),
+    text(experiment.rng),
+    text(experiment.outcome),
+    text(experiment.first_step)
+  ]);
+  if (experiments.length > 0) {
+    parts.push(
+      table(
+        'nbgrad-report-experiments',
+        ['experiment', 'poison', 'rng', 'outcome', 'first step'],
+        experiments
+      )
+    );
+  }
+  parts.push(
+    element(
+      'div',
+      'nbgrad-report-meta',
+      `${text(report.runs)} runs · ${text(report.steps)} steps · ${text(report.backend)} · ` +
+        `tracked: ${strings(report.tracked).join(', ') || '—'}`
+    )
+  );
+  return parts;
+}
+
+/** The whole report as DOM, or a one-line notice when it cannot be read. */
+export function renderReport(value: unknown): HTMLElement {
+  const parsed = parseReport(value);
+  if (!parsed.ok) {
+    return element(
+      'div',
+      'nbgrad-report nbgrad-report-unreadable',
+      `This nbgrad report cannot be shown: ${parsed.reason}.`
+    );
+  }
+  const summary = parsed.report;
+  const raw = value as JSONObject;
+  const tone = statusTone(summary.status);
+  const root = element(
+    'div',
+    `nbgrad-report nbgrad-tone-${tone}`,
+    element(
+      'div',
+      'nbgrad-report-headline',
+      element('span', `nbgrad-report-badge nbgrad-tone-${tone}`, summary.status),
+      element('span', '', summary.headline)
+    ),
+    element('div', 'nbgrad-report-label', element('code', '', summary.label)),
+    ...(summary.kind === 'gradcheck' ? gradcheckBody(raw) : determinismBody(raw))
+  );
+  root.dataset.kind = summary.kind;
+  root.dataset.status = summary.status;
+  return root;
+}
+
+class ReportRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor() {
+    super();
+    this.addClass('nbgrad-ReportRenderer');
+  }
+
+  renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    this.node.replaceChildren(renderReport(model.data[REPORT_MIME_TYPE]));
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Rank: lower wins.  ipywidgets' jupyterlab-manager registers the live widget
+ * view (`application/vnd.jupyter.widget-view+json`) at -10 and JupyterLab's
+ * `text/html` renderer has default rank 50.  Any rank strictly between puts a
+ * bundle of all three on the widget while it exists and on this renderer,
+ * not the plain static HTML, everywhere else.  (When a saved notebook still
+ * carries a widget view whose model is gone, jupyterlab-manager claims the
+ * output anyway and prints "model not found"; no rank can change that.)
+ */
+const RANK = 40;
+
+const extension: IRenderMime.IExtension = {
+  id: 'nbgrad:report-renderer',
+  description: 'Renders nbgrad gradient and determinism reports from their JSON',
+  rendererFactory: {
+    safe: true,
+    mimeTypes: [REPORT_MIME_TYPE],
+    defaultRank: RANK,
+    createRenderer: () => new ReportRenderer()
+  },
+  rank: RANK,
+  dataType: 'json'
+};
+
+export default extension;
