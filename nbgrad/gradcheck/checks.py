@@ -77,8 +77,12 @@ class BlockCheck:
     directions: Directions | None = None
 
     def max_rel_error(self) -> float:
-        """Worst checked element; fast mode with no element checked: worst direction (NaN: none)."""
-        errors = self.rel_error[self.checked]
+        """Worst checked element off kinks; fast mode with none checked: worst direction.
+
+        Elements on a kink are excluded: their central difference is not a
+        derivative, and they do not count as errors either.  NaN: nothing checked.
+        """
+        errors = self.rel_error[self.checked & ~self.kink]
         if errors.size:
             return float(np.max(errors))
         if self.directions is not None and self.directions.rel_errors:
