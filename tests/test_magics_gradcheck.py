@@ -166,6 +166,29 @@ def test_without_blocks_the_block_is_named_after_the_wrt_name(run_cell):
     assert report["blocks"][0]["flagged"] == [20, 26, 32]  # Theta2's bias column, unrolled
 
 
+def test_fast_mode_and_seed_reach_the_engine(run_cell):
+    run_cell(SEED003)
+    report = run_cell(f"%gradcheck {CALL.format(fixed='')} {BLOCKS} --mode fast --seed 7")
+    data = report.to_dict()
+    assert data["mode"] == "fast" and not data["passed"]
+    assert block(report, "Theta2")["flagged"] == [0, 6, 12]
+    again = run_cell(f"%gradcheck {CALL.format(fixed='')} {BLOCKS} --mode fast --seed 7")
+    assert strip_run(again.to_dict()) == strip_run(data)  # the seed makes fast mode repeatable
+
+
+def strip_run(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without what differs between two runs of the same check."""
+    return {k: v for k, v in report.items() if k not in ("id", "created", "elapsed_s")}
+
+
+def test_option_values_are_checked(shell, capsys, run_cell):
+    run_cell(SEED003)
+    err = usage_error(shell, capsys, f"%gradcheck {CALL.format(fixed='')} {WRT} --seed x")
+    assert "--seed" in err and "'x'" in err
+    err = usage_error(shell, capsys, f"%gradcheck {CALL.format(fixed='')} {WRT} --mode quick")
+    assert "--mode" in err and "quick" in err
+
+
 def test_rtol_option_sets_the_threshold(run_cell):
     run_cell(SEED003)
     buggy = CALL.format(fixed="")

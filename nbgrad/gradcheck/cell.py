@@ -24,13 +24,13 @@ import ast
 import builtins
 import difflib
 import hashlib
-import linecache
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
 from nbgrad.backend import array_module, is_array
+from nbgrad.determinism import usercode
 from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.errors import CellError, CostError, GradientError, ParameterError, UsageError
@@ -134,7 +134,7 @@ def register_source(source: str, purpose: str) -> str:
     """
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
     filename = f"<nbgrad-{purpose}-{digest}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    usercode.register_source(filename, source)
     return filename
 
 
