@@ -37,10 +37,8 @@ def _ordered_ints(values: np.ndarray) -> np.ndarray:
 
 
 def _as_host(value: Any) -> np.ndarray | None:
-    if is_array(value):
-        return to_numpy(value)
     try:
-        host = np.asarray(value)
+        host = to_numpy(value) if is_array(value) else np.asarray(value)
     except (ValueError, TypeError):
         return None
     return host if host.dtype.kind in "biufc" else None
@@ -71,4 +69,5 @@ def difference(a: Any, b: Any) -> Difference | None:
 def _max_ulps(left: np.ndarray, right: np.ndarray) -> int:
     """Largest distance in ULPs; unsigned wrap-around keeps the full 64-bit range exact."""
     low, high = np.minimum(left, right), np.maximum(left, right)
-    return int(np.max(high.view(np.uint64) - low.view(np.uint64)))
+    with np.errstate(over="ignore"):
+        return int(np.max(high.view(np.uint64) - low.view(np.uint64)))

@@ -169,8 +169,8 @@ class _StepHook:
         self._digest_step()
         config = self.record.config
         step = len(self.record.steps) - 1
-        if config.trace_step is not None and step == config.trace_step:
-            StepTracer.stop()
+        if self.record.tracer is not None and step == config.trace_step:
+            self.record.tracer.finish(sys._getframe(1))
         if config.stop_after_step is not None and step >= config.stop_after_step:
             raise StopRun
         if self.record.tracer is not None and config.trace_step == step + 1:

@@ -29,6 +29,8 @@ from nbgrad.determinism.digest import Digest, digest_all, is_trackable
 from nbgrad.determinism.poison import Allocation, AllocationRegistry
 from nbgrad.determinism.usercode import Site, is_notebook_file
 
+MAX_TRACED_SEQUENCE = 64
+
 
 class StopRun(BaseException):
     """Raised from a hook to end a run early once the wanted step or event is reached."""
@@ -105,6 +107,13 @@ class StepTracer:
     def stop() -> None:
         sys.settrace(None)
 
+    def finish(self, frame: FrameType) -> None:
+        """Record the line that ran last in ``frame`` (the step hook shares its line number)."""
+        self.stop()
+        previous = self._last_line.pop(id(frame), None)
+        if previous is not None and self._wanted(frame.f_code):
+            self._record(frame, Site(frame.f_code.co_filename, _function_name(frame), previous))
+
     def _wanted(self, code: CodeType) -> bool:
         return is_notebook_file(code.co_filename, self.cell_filename)
 
@@ -126,12 +135,12 @@ class StepTracer:
     def _values(self, frame: FrameType) -> dict[str, Any]:
         if frame.f_code.co_name == "<module>":
             scope = frame.f_globals
-            return {n: scope[n] for n in self.module_names if is_trackable(scope.get(n))}
-        values = {n: v for n, v in frame.f_locals.items() if is_trackable(v)}
-        for name in _stored_globals(frame.f_code):
-            if is_trackable(frame.f_globals.get(name)):
-                values.setdefault(name, frame.f_globals[name])
-        return values
+            values = {n: scope[n] for n in self.module_names if n in scope}
+        else:
+            values = dict(frame.f_locals)
+            for name in _stored_globals(frame.f_code):
+                values.setdefault(name, frame.f_globals.get(name))
+        return {n: v for n, v in values.items() if _traceable(v)}
 
     def _digests(self, values: dict[str, Any]) -> dict[str, Digest]:
         prepared = {}
@@ -169,6 +178,17 @@ class StepTracer:
         self.mismatch = Mismatch(index, event.site, variable,
                                  to_numpy(values[variable]).copy(), allocation)
         raise StopRun
+
+
+def _traceable(value: Any) -> bool:
+    """Worth digesting at every line: arrays, numbers and short sequences.
+
+    Long lists (a history of losses) are compared at step granularity only;
+    converting them at every traced line would make tracing quadratic.
+    """
+    if isinstance(value, (list, tuple)) and len(value) > MAX_TRACED_SEQUENCE:
+        return False
+    return is_trackable(value)
 
 
 def _function_name(frame: FrameType) -> str | None:
