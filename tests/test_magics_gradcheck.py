@@ -200,18 +200,26 @@ def test_rtol_option_sets_the_threshold(run_cell):
 
 def test_cell_magic_uses_the_last_expression_and_restores_the_namespace(shell, run_cell):
     run_cell(SEED003)
-    run_cell("counter = [0]\nexisting = np.arange(3.0)")
-    before = namespace_state(shell, ["nn_params", "counter", "existing"])
+    run_cell(
+        "import types\n"
+        "counter, existing, table = [0], np.arange(3.0), {'k': np.ones(2)}\n"
+        "holder = types.SimpleNamespace(value=np.zeros(2))\n"
+    )
+    names = ["nn_params", "counter", "existing", "table", "holder"]
+    before, kept = namespace_state(shell, names), shell.user_ns["holder"].value
     report = run_cell(
         "%%gradcheck --wrt nn_params --blocks Theta1=5x4,Theta2=3x6\n"
         "counter.append(1)\n"
         "existing += 1\n"
+        "table['k'][0] = 5.0\n"
+        "holder.value = holder.value + 1\n"
         "scratch = 42\n"
         f"{CALL.format(fixed=', fixed=True')}\n"
     )
     assert report.passed
     assert "scratch" not in shell.user_ns
-    assert namespace_state(shell, ["nn_params", "counter", "existing"]) == before
+    assert namespace_state(shell, names) == before
+    assert shell.user_ns["holder"].value is kept
 
 
 def test_cell_magic_reads_cost_and_grad_variables(shell, run_cell):
@@ -390,3 +398,28 @@ def test_report_is_the_cells_output_value(shell, run_cell):
     bundle = report._repr_mimebundle_()
     assert bundle["application/vnd.nbgrad.report+json"]["kind"] == "gradcheck"
     assert np.isfinite(report.max_rel_error)
+
+
+@pytest.mark.gpu
+def test_cupy_parameters_stay_on_the_device_and_are_restored(shell, run_cell):
+    run_cell(
+        "import cupy as cp\n"
+        "W = cp.linspace(0.1, 1.2, 12).reshape(3, 4)\n"
+        "x = cp.arange(4.0)\n"
+        "def cost():\n"
+        "    z = W @ x\n"
+        "    return 0.5 * z @ z, cp.outer(z, x)\n"
+    )
+    W = shell.user_ns["W"]
+    before = W.get().tobytes()
+    report = run_cell("%gradcheck cost() --wrt W").to_dict()
+    assert report["passed"] and report["blocks"][0]["device"].startswith("cuda:")
+    fused = run_cell(
+        "%%gradcheck --wrt W --update-lr 0.5\n"
+        "z = W @ x\n"
+        "c = 0.5 * z @ z\n"
+        "W = W - 0.5 * cp.outer(z, x)\n"
+        "c\n"
+    ).to_dict()
+    assert fused["passed"]
+    assert shell.user_ns["W"] is W and W.get().tobytes() == before

@@ -146,7 +146,7 @@ class CompiledCell:
     filename: str
     body: CodeType
     last_expression: CodeType | None
-    names: frozenset[str] = field(default_factory=frozenset)
+    changed_names: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def compile(cls, source: str, filename: str) -> CompiledCell:
@@ -156,11 +156,11 @@ class CompiledCell:
         except SyntaxError as exc:
             message = f"the cell is not valid Python: {exc.msg} (line {exc.lineno})"
             raise UsageError(message) from exc
-        names = frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
+        changed = frozenset(_changed_names(tree))
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = compile(ast.Expression(tree.body.pop().value), filename, "eval")
-        return cls(source, filename, compile(tree, filename, "exec"), last, names)
+        return cls(source, filename, compile(tree, filename, "exec"), last, changed)
 
     def run(self, namespace: dict[str, Any]) -> Any:
         """Execute in ``namespace``; return the last expression's value (``None`` without one)."""
@@ -204,10 +204,19 @@ class CellCost:
         self._snapshot: Snapshot | None = None
 
     def touched_names(self) -> list[str]:
-        """Names the cell mentions (assigned or read) plus the roots of the ``--wrt`` names."""
+        """What is snapshotted and put back after every run: what the cell can visibly change.
+
+        That is the roots of the ``--wrt`` names, the names the cell assigns or
+        deletes, the owners of attributes and items it assigns (``NN`` in
+        ``NN.B_t = ...``), and the objects it calls methods on
+        (``NN.RNN_backprop(...)``, ``losses.append(...)``).  Data that is only
+        passed along (``X`` in ``nnCost(nn_params, X, y)``) is not copied back
+        after every one of the hundreds of runs.
+        """
         roots = {parse_path(name)[0][1] for name in self.wrt}
-        mentioned = {name for name in self.cell.names if not hasattr(builtins, name)}
-        return sorted(roots | mentioned | {n for n in (self.cost_name, self.grad_name) if n})
+        variables = {n for n in (self.cost_name, self.grad_name) if n}
+        changed = {name for name in self.cell.changed_names if not hasattr(builtins, name)}
+        return sorted(roots | variables | changed)
 
     def __enter__(self) -> CellCost:
         self.params = resolve_parameters(self.wrt, self.namespace)
@@ -356,6 +365,36 @@ class CellCost:
                 )
             grads.append((before - after) / before.dtype.type(self.update_lr))
         return grads[0] if len(grads) == 1 else grads
+
+
+def _changed_names(tree: ast.AST) -> set[str]:
+    """Top-level names a cell can change; see :meth:`CellCost.touched_names`."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        stored = isinstance(getattr(node, "ctx", None), ast.Store | ast.Del)
+        if isinstance(node, ast.Name) and stored:
+            names.add(node.id)
+        elif isinstance(node, ast.Global):
+            names.update(node.names)
+        elif owner := _owner(node, stored):
+            names.add(owner)
+    return names
+
+
+def _owner(node: ast.AST, stored: bool) -> str | None:
+    """The object changed: ``NN`` in ``NN.B_t = ...``, ``losses`` in ``losses.append(x)``."""
+    if isinstance(node, ast.Attribute | ast.Subscript) and stored:
+        return _root_name(node.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _root_name(node.func.value)
+    return None
+
+
+def _root_name(node: ast.expr) -> str | None:
+    """``NN`` for ``NN.layers[0].W``; ``None`` when the chain starts elsewhere (a call result)."""
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def gradcheck_cell(
