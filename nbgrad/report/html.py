@@ -296,6 +296,10 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
     if not report["per_step"]:
         return ""
     plot = svg.divergence_plot(report, variables)
+    if not svg.has_points(plot):
+        return heading("Divergence per step") + (
+            '<p style="margin: 2px 0">No difference between runs at any step: nothing to plot.</p>'
+        )
     return heading("Divergence per step") + _plot(plot, inline, "nbgrad-divergence-plot")
 
 

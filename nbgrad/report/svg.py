@@ -48,11 +48,14 @@ class Plot:
     levels: list[tuple[float, str]] = field(default_factory=list)
 
 
+def has_points(plot: Plot) -> bool:
+    """Whether anything can be drawn (a log axis cannot show zeros or nulls)."""
+    return bool(_points(plot))
+
+
 def render_svg(plot: Plot) -> str:
     """The plot as a standalone SVG document (log y axis, linear or log x axis)."""
-    points = [
-        (x, y) for s in plot.series for x, y in zip(s.xs, s.ys, strict=True) if _usable(x, y, plot)
-    ]
+    points = _points(plot)
     if not points:
         return _empty(plot)
     x_axis = _Axis.fit([x for x, _ in points] + [m for m, _ in plot.marks], plot.x_log,
@@ -149,6 +152,13 @@ class _Axis:
         stride = max(1, math.ceil((self.high - self.low) / 8))
         first = math.ceil(self.low)
         return [(float(v), str(v)) for v in range(first, int(self.high) + 1, stride)]
+
+
+def _points(plot: Plot) -> list[tuple[float, float]]:
+    return [
+        (x, y)  # type: ignore[misc]
+        for s in plot.series for x, y in zip(s.xs, s.ys, strict=True) if _usable(x, y, plot)
+    ]
 
 
 def _usable(x: float, y: float | None, plot: Plot) -> bool:

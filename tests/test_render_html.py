@@ -1,0 +1,264 @@
+"""Static HTML: safe under JupyterLab's sanitiser, escaped, and showing what the fixture says.
+
+The allow-lists are read from the JupyterLab that is installed (its bundled
+``Sanitizer`` options), so the test follows JupyterLab rather than a copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import html
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jupyter_core.paths import jupyter_path
+
+from nbgrad.report import fmt
+from nbgrad.report.heatmap import FAIL_DARK, FAIL_LIGHT, PASS_DARK, PASS_LIGHT, cell_colour
+from nbgrad.report.html import render_html
+
+FIXTURES = sorted((Path(__file__).parent / "fixtures" / "reports").glob("*.json"))
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+HOSTILE_SOURCE = "</pre><script>alert(1)</script>"
+USED_TAGS = ("*", "div", "p", "span", "table", "tr", "th", "td", "pre", "code", "img", "ul", "li",
+             "h4", "strong")
+
+
+class Element:
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+        self.tag, self.attrs, self.text = tag, attrs, ""
+
+
+class Collect(HTMLParser):
+    """Every element with its attributes and its own direct text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[Element] = []
+        self.open: list[Element] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, dict(attrs))
+        self.elements.append(element)
+        if tag not in ("img", "br", "hr"):
+            self.open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1].tag == tag:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self.open:
+            self.open[-1].text += data
+
+
+def parse(markup: str) -> list[Element]:
+    parser = Collect()
+    parser.feed(markup)
+    return parser.elements
+
+
+@pytest.fixture(scope="module")
+def sanitizer() -> dict:
+    """Allowed tags, attributes and style properties of the installed JupyterLab."""
+    for folder in jupyter_path("lab", "static"):
+        for bundle in sorted(Path(folder).glob("jlab_core*.js")):
+            code = bundle.read_text(encoding="utf-8")
+            attributes = re.search(r'allowedAttributes:\{"\*":\[', code)
+            if attributes is None:
+                continue
+            start = attributes.start()
+            tags = re.findall(r'allowedTags:(\[[^\]]*\])', code[start - 3000:start])[-1]
+            styles = code[start:].split("allowedStyles:", 1)[1].split("}}", 1)[0]
+            section = code[attributes.start():]
+            return {"tags": set(json.loads(tags)),
+                    "attributes": {tag: _js_strings(section, tag) for tag in USED_TAGS},
+                    "styles": set(re.findall(r'[{,]"?([a-z-]+)"?:\[', styles))}
+    pytest.skip("JupyterLab's bundled sanitizer was not found")
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_markup_survives_the_jupyterlab_sanitizer(path: Path, sanitizer: dict) -> None:
+    markup = render_html(json.loads(path.read_text()))
+    for element in parse(markup):
+        assert element.tag in sanitizer["tags"], element.tag
+        allowed = set(sanitizer["attributes"]["*"]) | set(
+            sanitizer["attributes"].get(element.tag, []))
+        assert set(element.attrs) <= allowed, (element.tag, element.attrs)
+        for declaration in filter(None, (element.attrs.get("style") or "").split(";")):
+            prop, value = (part.strip() for part in declaration.split(":", 1))
+            assert prop in sanitizer["styles"], prop
+            if "color" in prop:
+                assert re.fullmatch(r"rgb\(\d+, \d+, \d+\)|#[0-9a-f]+", value), value
+    assert "<script" not in markup and "<style" not in markup
+    assert not re.search(r"\son\w+\s*=", markup)
+    assert not re.search(r'(src|href)="(?!data:image/svg\+xml;base64,)', markup)
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_header_says_the_verdict_in_words(path: Path) -> None:
+    report = json.loads(path.read_text())
+    elements = parse(render_html(report))
+    status = next(e for e in elements if e.attrs.get("class") == "nbgrad-status")
+    assert report["status"].upper() in status.text
+    headline = next(e for e in elements if e.attrs.get("class") == "nbgrad-headline")
+    assert headline.text == report["headline"]
+    root = elements[0]
+    assert root.attrs["class"] == f"nbgrad-report nbgrad-{report['id']}"
+
+
+@pytest.mark.parametrize("path", [p for p in FIXTURES if p.stem.startswith("gradcheck")],
+                         ids=lambda p: p.stem)
+def test_heatmap_marks_exactly_the_failing_cells(path: Path) -> None:
+    report = json.loads(path.read_text())
+    elements = parse(render_html(report))
+    cells = [e for e in elements if e.tag == "td" and e.attrs.get("class") in
+             ("nbgrad-fail", "nbgrad-cell")]
+    expected = [
+        (block, value)
+        for block in report["blocks"] if block["heatmap"]
+        for row in block["heatmap"]["values"] for value in row
+    ]
+    assert len(cells) == len(expected)
+    for cell, (block, value) in zip(cells, expected, strict=True):
+        failing = value is not None and value > block["tolerance"]
+        assert (cell.attrs["class"] == "nbgrad-fail") == failing
+        red, green, blue = map(int, re.search(r"background-color: rgb\((\d+), (\d+), (\d+)\)",
+                                              cell.attrs["style"]).groups())
+        if failing:
+            assert red > green + 60 and red > blue + 60
+        elif value is not None:
+            assert blue > red
+        assert block["name"] in cell.attrs["title"]
+        assert (fmt.num(value) in cell.attrs["title"]) or value is None
+
+
+@pytest.mark.parametrize("path", [p for p in FIXTURES if p.stem.startswith("gradcheck")],
+                         ids=lambda p: p.stem)
+def test_blocks_worst_elements_and_step_curve(path: Path) -> None:
+    report = json.loads(path.read_text())
+    markup = render_html(report)
+    elements = parse(markup)
+    block_rows = [e for e in elements if e.tag == "code"]
+    for block in report["blocks"]:
+        assert any(e.text == block["name"] for e in block_rows)
+    worst = max(((b, item) for b in report["blocks"] for item in b["worst"]),
+                key=lambda pair: pair[1]["rel_error"])
+    assert any(e.text == fmt.element(worst[0]["name"], worst[1]["multi_index"])
+               for e in block_rows)
+    assert f"<td style=\"{_cell_style()}\">{fmt.plain(worst[1]['analytic'])}</td>" in markup
+    assert f"<td style=\"{_cell_style()}\">{fmt.plain(worst[1]['numeric'])}</td>" in markup
+    curve = report["step_curve"]
+    images = [e for e in elements if e.attrs.get("class") == "nbgrad-step-curve"]
+    assert len(images) == (curve is not None)
+    if curve:
+        svg = decode(images[0])
+        plotted = [r for r in curve["rel_errors"] if r and r > 0]
+        assert svg.count("<circle") == len(plotted)
+        assert "chosen h" in svg and fmt.num(plotted[0]) in svg
+
+
+@pytest.mark.parametrize("path", [p for p in FIXTURES if p.stem.startswith("determinism")],
+                         ids=lambda p: p.stem)
+def test_determinism_sections(path: Path) -> None:
+    report = json.loads(path.read_text())
+    markup = render_html(report)
+    elements = parse(markup)
+    div = report["first_divergence"]
+    highlighted = [e for e in elements if e.attrs.get("class") == "nbgrad-divergent-line"]
+    if div and div["line"] is not None:
+        assert len(highlighted) == 1 and highlighted[0].text.endswith(div["source"])
+    else:
+        assert not highlighted
+    for experiment in report["experiments"]:
+        assert html.escape(experiment["detail"]) in markup
+    plots = [e for e in elements if e.attrs.get("class") == "nbgrad-divergence-plot"]
+    series = report["per_step"] + (report["comparison"] or {"per_step": []})["per_step"]
+    positive = any(v for s in series for v in s["by_variable"].values())
+    assert len(plots) == positive
+    if plots:
+        svg = decode(plots[0])
+        assert "<polyline" in svg
+        for name in report["tracked"]:
+            assert f">{name}</text>" in svg
+    if report["error"]:
+        pre = [e for e in elements if e.tag == "pre"]
+        assert pre[0].text == report["error"]["traceback"]
+        assert html.escape("<b>not bold</b>") in markup
+
+
+def test_user_strings_are_escaped_everywhere() -> None:
+    gradient = json.loads((FIXTURES[0].parent / "gradcheck_mismatch.json").read_text())
+    gradient["blocks"][0]["name"] = HOSTILE_NAME
+    gradient["step_curve"]["block"] = HOSTILE_NAME
+    gradient["label"] = HOSTILE_SOURCE
+    gradient["findings"][0]["message"] = HOSTILE_SOURCE
+    determinism = json.loads(
+        (FIXTURES[0].parent / "determinism_uninitialized_memory.json").read_text())
+    determinism["first_divergence"]["source"] = HOSTILE_SOURCE
+    determinism["first_divergence"]["context"][5]["text"] = HOSTILE_SOURCE
+    determinism["tracked"][0] = HOSTILE_NAME
+    determinism["per_step"] = copy.deepcopy(determinism["per_step"])
+    for step in determinism["per_step"]:
+        step["by_variable"][HOSTILE_NAME] = step["by_variable"].pop("loss")
+    for report in (gradient, determinism):
+        markup = render_html(report)
+        documents = [markup] + [decode(e) for e in parse(markup) if e.tag == "img"]
+        for document in documents:
+            assert "<img src=x" not in document and "<script" not in document
+            assert HOSTILE_SOURCE not in document and HOSTILE_NAME not in document
+        assert html.escape(HOSTILE_NAME) in markup or html.escape(HOSTILE_SOURCE) in markup
+    assert html.escape(HOSTILE_NAME) in render_html(gradient)
+    assert html.escape(HOSTILE_SOURCE) in render_html(determinism)
+    svg = decode(next(e for e in parse(render_html(determinism)) if e.tag == "img"))
+    assert html.escape(HOSTILE_NAME) in svg
+
+
+@given(st.floats(1e-300, 10.0), st.floats(1e-14, 1e-2))
+def test_colour_scale_separates_pass_from_fail(value: float, tolerance: float) -> None:
+    red, _green, blue = cell_colour(value, tolerance)
+    if value > tolerance:
+        assert min(FAIL_DARK[0], FAIL_LIGHT[0]) <= red and blue <= FAIL_LIGHT[2]
+    else:
+        assert PASS_DARK[2] <= blue <= PASS_LIGHT[2] and red <= PASS_LIGHT[0]
+
+
+@given(st.floats(1e-15, 1e-3), st.floats(1e-15, 1e-3))
+def test_colour_scale_is_monotone_within_tolerance(a: float, b: float) -> None:
+    low, high = sorted((a, b))
+    assert sum(cell_colour(low, 1e-2)) >= sum(cell_colour(high, 1e-2))
+
+
+def _js_strings(section: str, key: str) -> list[str]:
+    """The string literals of the array ``key:[...]`` in minified JS (nested spreads included)."""
+    match = re.search(r'[{,]"?' + re.escape(key) + r'"?:\[', section)
+    if match is None:
+        return []
+    depth, position, strings = 1, match.end(), []
+    while depth:
+        char = section[position]
+        if char == '"':
+            end = section.index('"', position + 1)
+            strings.append(section[position + 1:end])
+            position = end
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        position += 1
+    return strings
+
+
+def decode(element: Element) -> str:
+    prefix = "data:image/svg+xml;base64,"
+    assert element.attrs["src"].startswith(prefix)
+    return base64.b64decode(element.attrs["src"][len(prefix):]).decode("utf-8")
+
+
+def _cell_style() -> str:
+    from nbgrad.report.html import CELL_STYLE
+
+    return CELL_STYLE
