@@ -104,8 +104,8 @@ class BlockCheck:
 
     @property
     def rel_error(self) -> np.ndarray:
-        """Worst relative error over the element's parts; NaN where unchecked."""
-        return np.max(np.stack([check.rel_error for check in self.parts]), axis=0)
+        """Worst relative error over the element's checked parts; NaN where none was checked."""
+        return np.fmax.reduce([check.rel_error for check in self.parts])
 
     @property
     def step(self) -> np.ndarray:
@@ -121,8 +121,9 @@ class BlockCheck:
 
     @property
     def checked(self) -> np.ndarray:
-        return np.all(np.stack([check.checked for check in self.parts]), axis=0)
+        """Elements with at least one part differenced (fast mode may check only one)."""
+        return np.any(np.stack([check.checked for check in self.parts]), axis=0)
 
     @property
     def floor(self) -> np.ndarray:
-        return np.max(np.stack([check.floor for check in self.parts]), axis=0)
+        return np.fmax.reduce([check.floor for check in self.parts])

@@ -56,8 +56,8 @@ class Diagnosis:
 
 
 def _coordinates(check: BlockCheck, name: str, mask: np.ndarray) -> np.ndarray:
-    """Real coordinates of the elements in ``mask``, all parts concatenated."""
-    return np.concatenate([getattr(part, name)[mask] for part in check.parts])
+    """Checked real coordinates of the elements in ``mask``, all parts concatenated."""
+    return np.concatenate([getattr(part, name)[mask & part.checked] for part in check.parts])
 
 
 def is_flat(check: BlockCheck) -> bool:

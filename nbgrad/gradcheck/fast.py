@@ -132,17 +132,16 @@ class BlockCoordinates:
         return predicted, f_plus - f_minus, max(abs(self.f0), abs(f_plus), abs(f_minus))
 
     def cost_at(self, points: list[tuple[int, int, int, Any]], where: Where) -> float:
-        """The cost with the given segments replaced; the parts are reset afterwards."""
+        """The cost with the given segments replaced; the segments are reset afterwards."""
         parts = self.block.parts
         try:
             for number, start, stop, values in points:
-                moved = self.thetas[number].copy()
-                moved[start:stop] = values
-                parts[number].assign(moved)
+                parts[number].assign_range(start, stop, values, self.thetas[number])
             return self.cost(where)
         finally:
-            for number, _, _, _ in points:
-                parts[number].assign(self.thetas[number])
+            for number, start, stop, _ in points:
+                theta = self.thetas[number]
+                parts[number].assign_range(start, stop, theta[start:stop], theta)
 
     def where(self, lo: int, hi: int, sign: str) -> Where:
         name = self.block.name

@@ -62,6 +62,23 @@ class Part:
     def assign(self, flat_values: Any) -> None:
         self.view[...] = flat_values.reshape(self.view.shape)
 
+    def assign_range(self, start: int, stop: int, values: Any, everything: Any) -> None:
+        """Write coordinates ``start:stop``; other coordinates are taken from ``everything``.
+
+        1-D and C-contiguous views are written in place over just the range
+        (O(range)); other layouts are rewritten whole from ``everything``
+        with the range replaced.
+        """
+        view = self.view
+        if view.ndim == 1:
+            view[start:stop] = values
+        elif view.flags.c_contiguous:
+            view.reshape(-1)[start:stop] = values
+        else:
+            merged = everything.copy()
+            merged[start:stop] = values
+            self.assign(merged)
+
 
 @dataclass(eq=False)
 class Block:

@@ -1,0 +1,125 @@
+"""Fast mode: verdict in a handful of evaluations, localisation in O(k log N)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nbgrad.gradcheck import gradcheck
+from nbgrad.report.schema import validate_report
+from tests.gradcheck_fixtures import SEED003_BLOCKS, quadratic, seed003_problem
+
+
+class Counted:
+    """Counts calls of the cost and of the gradient, to hold the report's count to the truth."""
+
+    def __init__(self, cost, grad):
+        self.cost, self.grad = cost, grad
+        self.cost_calls = self.grad_calls = 0
+
+    def fun(self, theta):
+        self.cost_calls += 1
+        return self.cost(theta)
+
+    def gradient(self, theta):
+        self.grad_calls += 1
+        return self.grad(theta)
+
+
+def _quadratic_problem(n, wrong=None, seed=0):
+    rng = np.random.default_rng(seed)
+    scale = rng.uniform(0.5, 2.0, n)
+    theta = rng.normal(size=n)
+    return theta, Counted(*quadratic(scale, wrong))
+
+
+def test_one_wrong_element_among_a_million_in_under_300_evaluations():
+    n, k = 10**6, 734_519
+    theta, counted = _quadratic_problem(n, {k: 0.3})
+    before = theta.tobytes()
+    report = gradcheck(counted.fun, theta, grad=counted.gradient, mode="fast")
+    assert report.evaluations < 300
+    assert report.evaluations == counted.cost_calls and counted.grad_calls == 1
+    block = report.blocks[0]
+    assert block["flagged"] == [k] and block["n_flagged"] == 1
+    assert block["worst"][0]["index"] == k
+    assert block["worst"][0]["analytic"] - block["worst"][0]["numeric"] == pytest.approx(0.3)
+    assert theta.tobytes() == before
+    validate_report(report.to_dict())
+
+
+def test_correct_gradient_passes_in_a_handful_of_evaluations():
+    theta, counted = _quadratic_problem(10**5)
+    report = gradcheck(counted.fun, theta, grad=counted.gradient, mode="fast")
+    assert report.passed
+    assert report.evaluations <= 12  # base, 3 noise repeats, 3 directions × 2
+    assert report.max_rel_error < 1e-6
+
+
+def test_cancelling_errors_in_one_group_are_both_found():
+    """Equal and opposite errors next to each other would cancel under plain ±1 signs."""
+    theta, counted = _quadratic_problem(4096, {1000: 0.5, 1001: -0.5}, seed=5)
+    report = gradcheck(counted.fun, theta, grad=counted.gradient, mode="fast")
+    assert report.blocks[0]["flagged"] == [1000, 1001]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_several_scattered_errors_are_all_found(seed):
+    rng = np.random.default_rng(100 + seed)
+    wrong = {
+        int(i): float(rng.choice([-1, 1]) * rng.uniform(0.1, 1.0))
+        for i in rng.choice(20_000, 4, replace=False)
+    }
+    theta, counted = _quadratic_problem(20_000, wrong, seed=seed)
+    report = gradcheck(counted.fun, theta, grad=counted.gradient, mode="fast", seed=seed)
+    assert report.blocks[0]["flagged"] == sorted(wrong)
+    assert report.evaluations < 4 * 6 * 15 + 40
+
+
+def test_seed003_bias_bug_in_fast_mode():
+    cost, nn_params = seed003_problem(bias_bug=True)
+    report = gradcheck(cost, nn_params, blocks=SEED003_BLOCKS, mode="fast")
+    assert report.block("Theta1")["passed"]
+    assert report.block("Theta2")["flagged"] == [0, 6, 12]
+    assert report.findings[0]["code"] == "proportional_to_parameter"
+    assert report.to_dict()["mode"] == "fast"
+
+
+def test_fast_mode_checks_only_what_it_needs():
+    cost, nn_params = seed003_problem()
+    report = gradcheck(cost, nn_params, blocks=SEED003_BLOCKS, mode="fast")
+    assert report.passed
+    assert all(block["checked"] == 0 for block in report.blocks)
+    heat = report.blocks[0]["heatmap"]
+    assert all(value is None for row in heat["values"] for value in row)
+
+
+def test_same_seed_same_run():
+    theta, counted = _quadratic_problem(5000, {17: 0.2})
+    first = gradcheck(counted.fun, theta, grad=counted.gradient, mode="fast", seed=3)
+    second = gradcheck(counted.fun, theta, grad=counted.gradient, mode="fast", seed=3)
+    assert first.evaluations == second.evaluations
+    assert first.blocks[0]["flagged"] == second.blocks[0]["flagged"] == [17]
+
+
+def test_complex_block_in_fast_mode_localises_the_imaginary_part():
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=300) + 1j * rng.normal(size=300)
+
+    def cost(z):
+        return float(np.sum(np.abs(z) ** 2))
+
+    def grad(z):
+        g = 2 * z.real + 2j * z.imag
+        g[123] += 0.5j
+        return g
+
+    report = gradcheck(cost, z, grad=grad, mode="fast")
+    block = report.blocks[0]
+    assert block["flagged"] == [123]
+    assert block["worst"][0]["numeric_imag"] == pytest.approx(2 * z[123].imag, rel=1e-6)
+
+
+def test_fast_mode_float32_network_passes():
+    cost, nn_params = seed003_problem(np.float32)
+    assert gradcheck(cost, nn_params, blocks=SEED003_BLOCKS, mode="fast").passed
