@@ -141,8 +141,12 @@ def prepare_callable(func: Callable[[], Any]) -> PreparedCell:
 
 
 def _rebuild_function(func: types.FunctionType) -> tuple[Callable[[], Any], bool, str] | None:
-    """Recompile ``func`` with its outermost loops instrumented; same globals, same lines."""
-    if func.__code__.co_freevars or func.__name__ == "<lambda>":
+    """Recompile ``func`` with its outermost loops instrumented; same globals, closure, lines.
+
+    A closure's free variables are declared in a throw-away outer function so
+    that the recompiled code expects the same cells, which are then reused.
+    """
+    if func.__name__ == "<lambda>":
         return None
     try:
         source = textwrap.dedent(inspect.getsource(func))
@@ -154,11 +158,20 @@ def _rebuild_function(func: types.FunctionType) -> tuple[Callable[[], Any], bool
         return None
     definition.decorator_list = []
     loops = instrument_outermost_loops(definition.body)
-    ast.increment_lineno(tree, func.__code__.co_firstlineno - 1)
-    code = compile(ast.fix_missing_locations(tree), func.__code__.co_filename, "exec")
-    scope: dict[str, Any] = {}
-    exec(code, func.__globals__, scope)
-    new_func = scope[definition.name]
-    new_func.__defaults__ = func.__defaults__
+    free = func.__code__.co_freevars
+    outer = ast.FunctionDef(
+        name="__nbgrad_outer__", args=ast.arguments([], [], None, [], [], None, []),
+        body=[*(ast.Assign([ast.Name(n, ast.Store())], ast.Constant(None)) for n in free),
+              definition], decorator_list=[], returns=None, type_params=[])
+    module = ast.Module([ast.copy_location(outer, definition)], [])
+    ast.increment_lineno(module, func.__code__.co_firstlineno - 1)
+    code = compile(ast.fix_missing_locations(module), func.__code__.co_filename, "exec")
+    outer_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    inner = next(c for c in outer_code.co_consts
+                 if isinstance(c, types.CodeType) and c.co_name == definition.name)
+    if inner.co_freevars != free:
+        return None
+    new_func = types.FunctionType(inner, func.__globals__, func.__name__, func.__defaults__,
+                                  func.__closure__)
     new_func.__kwdefaults__ = func.__kwdefaults__
     return new_func, loops > 0, source
