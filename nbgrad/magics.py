@@ -125,9 +125,11 @@ def _shown_as_usage_errors() -> Iterator[None]:
     try:
         yield
     except NbgradError as error:
+        while isinstance(error.__cause__, NbgradError):  # the adapter's own, more specific error
+            error = error.__cause__
         message = str(error)
         cause = error.__cause__
-        if cause is not None and not isinstance(cause, (NbgradError, SyntaxError)):
+        if cause is not None and not isinstance(cause, SyntaxError):
             message += "\n\nTraceback of your code:\n" + _user_traceback(cause)
         raise IPythonUsageError(message) from None
 

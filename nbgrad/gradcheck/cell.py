@@ -25,7 +25,7 @@ import builtins
 import difflib
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
@@ -142,11 +142,9 @@ def register_source(source: str, purpose: str) -> str:
 class CompiledCell:
     """A cell split like IPython does: statements to run, then the last expression's value."""
 
-    source: str
-    filename: str
     body: CodeType
     last_expression: CodeType | None
-    changed_names: frozenset[str] = field(default_factory=frozenset)
+    changed_names: frozenset[str]
 
     @classmethod
     def compile(cls, source: str, filename: str) -> CompiledCell:
@@ -160,7 +158,7 @@ class CompiledCell:
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = compile(ast.Expression(tree.body.pop().value), filename, "eval")
-        return cls(source, filename, compile(tree, filename, "exec"), last, changed)
+        return cls(compile(tree, filename, "exec"), last, changed)
 
     def run(self, namespace: dict[str, Any]) -> Any:
         """Execute in ``namespace``; return the last expression's value (``None`` without one)."""
