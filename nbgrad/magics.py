@@ -155,14 +155,21 @@ class NbgradMagics(Magics):
               help="the cell applies theta -= LR * grad itself: infer grad from the update")
     @line_cell_magic
     def gradcheck(self, line: str, cell: str | None = None) -> Any:
-        """Check an analytic gradient against finite differences.
+        """Check an analytic gradient against finite differences: where, what kind, how sure.
 
-        ``%gradcheck EXPR --wrt NAMES``: EXPR evaluates to the cost or
-        ``(cost, grad)``.  ``%%gradcheck --wrt NAMES``: the cell computes it (its
-        last expression, or ``--cost``/``--grad`` variables), or, with
-        ``--update-lr LR``, applies the weight update itself and reports the
-        cost at the weights it started from.  The cell runs once per cost
-        evaluation; the namespace is restored after every run.
+        Forms::
+
+            %gradcheck EXPR --wrt NAMES [options]     options after the expression
+            %gradcheck --wrt NAMES [options] -- EXPR  or before it, ended by a bare --
+            %%gradcheck --wrt NAMES [options]         the cell computes the cost
+
+        EXPR (or the cell's last expression, or the ``--cost``/``--grad``
+        variables) gives the cost or ``(cost, grad)``.  With ``--update-lr LR``
+        the cell applies the weight update itself and reports the cost at the
+        weights it started from; the gradient is read off the update, and the
+        tolerance is widened (the report says so) when rounding in
+        ``θ − LR·g`` limits its precision.  The cell runs once per cost
+        evaluation; everything it changes is restored after every run.
         """
         with _shown_as_usage_errors():
             if cell is None:
@@ -193,9 +200,15 @@ class NbgradMagics(Magics):
               help="refuse to start when the state to snapshot is larger")
     @line_cell_magic
     def determinism(self, line: str, cell: str | None = None) -> Any:
-        """Rerun a training-loop cell; report the first divergent step, variable, line and cause.
+        """Rerun a training loop; report the first divergent step, variable, line and cause.
 
-        A step is one iteration of the cell's outermost loop.  Afterwards the
+        Forms::
+
+            %%determinism [options]                   the cell is the training loop
+            %determinism STATEMENT [options]          or one statement
+            %determinism [options] -- STATEMENT
+
+        A step is one iteration of the outermost loop.  Afterwards the
         namespace holds what one plain run of the cell would have left.
         """
         with _shown_as_usage_errors():
