@@ -95,12 +95,51 @@ def is_transposed(check: BlockCheck) -> bool:
     )
 
 
+def is_conjugated(check: BlockCheck) -> bool:
+    """A complex block whose analytic gradient is the conjugate of the numeric one."""
+    if not check.block.is_complex or not check.checked.all():
+        return False
+    numeric = check.numeric
+    norm = float(np.linalg.norm(numeric))
+    return norm > 0 and float(np.linalg.norm(np.conj(check.analytic) - numeric)) < (
+        FIT_RESIDUAL * norm
+    )
+
+
 def _kind_of_mismatch(check: BlockCheck) -> tuple[str, float | None, dict[str, Any]]:
     name = check.block.name
     flagged = check.flagged
     analytic = _coordinates(check, "analytic", flagged)
     numeric = _coordinates(check, "numeric", flagged)
     n = int(flagged.sum())
+    if not np.all(np.isfinite(analytic)):
+        bad = np.flatnonzero(flagged & ~np.isfinite(check.analytic))
+        return (
+            "mismatch",
+            None,
+            finding(
+                name,
+                "nonfinite_analytic",
+                1.0,
+                f"{name}: the analytic gradient is NaN or infinite at {bad.size} element(s) "
+                f"(first: {check.block.label(int(bad[0]))}) — an overflow, a log of 0 or a "
+                "division by zero in the backward pass",
+                elements=[int(i) for i in bad[:10]],
+            ),
+        )
+    if is_conjugated(check):
+        return (
+            "mismatch",
+            None,
+            finding(
+                name,
+                "conjugate",
+                0.9,
+                f"{name}: the analytic gradient is the complex conjugate of the numeric one. "
+                "nbgrad reports dC/dRe z + i·dC/dIm z for a real cost C; your gradient uses "
+                "the other convention (∂C/∂z) — conjugate it",
+            ),
+        )
     if np.all(analytic == 0):
         return (
             "zero_analytic",
@@ -167,8 +206,8 @@ def _kind_of_mismatch(check: BlockCheck) -> tuple[str, float | None, dict[str, A
 
 
 def _scale_hint(c: float) -> str:
-    for value, words in ((c, "too large"), (1 / c, "too small")):
-        if value > 1 and abs(value - round(value)) < 1e-3 * value:
+    for value, words in ((abs(c), "too large"), (1 / abs(c), "too small")):
+        if round(value) >= 2 and abs(value - round(value)) < 1e-3 * value:
             return (
                 f"a factor of {round(value)} {words}: a forgotten or doubled 1/m "
                 f"(m = {round(value)}), a batch mean versus sum, or a 1/2 in the cost?"

@@ -31,6 +31,8 @@ from nbgrad.gradcheck.heatmap import layout
 
 #: Correlation above which ``analytic − numeric`` counts as proportional to ``θ``.
 PROPORTIONAL_R = 0.99
+#: Fewest elements on which a proportionality is a pattern rather than a coincidence.
+MIN_PROPORTIONAL = 3
 #: At most this many scattered wrong elements are described as isolated.
 ISOLATED = 3
 
@@ -87,7 +89,7 @@ def pattern_findings(check: BlockCheck, theta: np.ndarray) -> list[dict[str, Any
     difference = (check.analytic - check.numeric)[selected]
     values = theta.reshape(-1)[selected]
     found = []
-    if selected.sum() >= 2:
+    if selected.sum() >= MIN_PROPORTIONAL:
         r, k = proportionality(difference, values)
         if r >= PROPORTIONAL_R:
             details: dict[str, Any] = {"r": round(r, 4), "factor": _jsonable(k)}
@@ -103,7 +105,8 @@ def pattern_findings(check: BlockCheck, theta: np.ndarray) -> list[dict[str, Any
                     **details,
                 )
             )
-    if not found and not region and 0 < selected.sum() <= ISOLATED:
+    flagged_count = int(selected.sum())
+    if not found and not region and 0 < flagged_count <= min(ISOLATED, block.size // 4):
         labels = ", ".join(block.label(int(i)) for i in np.flatnonzero(selected))
         found.append(
             finding(
