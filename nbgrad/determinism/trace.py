@@ -164,8 +164,8 @@ class StepTracer:
         if index >= len(self.reference):
             return
         expected = self.reference[index]
-        if expected.site != event.site:
-            self.mismatch = Mismatch(index, expected.site, None)
+        if expected.site != event.site:  # control flow went elsewhere: report where to
+            self.mismatch = Mismatch(index, event.site, None)
             raise StopRun
         differing = [n for n, d in event.digests.items()
                      if n in expected.digests and expected.digests[n] != d]

@@ -1,0 +1,180 @@
+"""Public API: options, bad input, errors in the cell, interrupts, the report contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_determinism_support import SEED000_SETUP, TRAIN_CELL, cell_namespace, line_of
+
+import nbgrad
+from nbgrad import check_determinism
+from nbgrad.errors import SnapshotError, UsageError
+from nbgrad.report.determinism import DeterminismReport
+
+COMMON_FIELDS = {"kind", "version", "nbgrad_version", "id", "label", "status", "headline",
+                 "created", "elapsed_s"}
+DETERMINISM_FIELDS = {"deterministic", "runs", "steps", "backend", "tracked", "first_divergence",
+                      "per_step", "experiments", "error", "comparison", "restored"}
+DIVERGENCE_FIELDS = {"step", "variable", "function", "line", "source", "context", "cause",
+                     "cause_confidence", "explanation", "max_abs_diff", "max_rel_diff",
+                     "max_ulps", "allocation"}
+
+
+def test_report_follows_the_schema_and_is_plain_json():
+    ns = cell_namespace(SEED000_SETUP, "schema")
+    report = check_determinism(TRAIN_CELL, ns, label="seed 000")
+    assert isinstance(report, DeterminismReport) and nbgrad.check_determinism is check_determinism
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert set(data) >= COMMON_FIELDS | DETERMINISM_FIELDS
+    assert data["kind"] == "determinism" and data["label"] == "seed 000"
+    assert set(data["first_divergence"]) == DIVERGENCE_FIELDS
+    assert data["backend"] == "numpy" and data["runs"] == 2 and data["steps"] == 5
+    for row in data["per_step"]:
+        assert set(row) == {"step", "diverged", "max_abs_diff", "by_variable"}
+        assert set(row["by_variable"]) == set(data["tracked"])
+    for experiment in data["experiments"]:
+        assert set(experiment) == {"name", "poison", "rng", "outcome", "first_step", "detail"}
+        assert experiment["outcome"] in {"identical", "differ", "raised"}
+    assert report.headline == data["headline"] and "step 0" in data["headline"]
+
+
+def test_label_defaults_to_the_first_line_and_progress_is_reported():
+    calls = []
+    report = check_determinism("\nx = 1\ny = 2\n", {}, runs=3,
+                               progress=lambda done, total: calls.append((done, total)))
+    assert report.to_dict()["label"] == "x = 1"
+    assert calls[-1] == (3, 3) and [done for done, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_run_0_error_is_reported_and_the_namespace_is_as_a_failing_plain_run_leaves_it():
+    cell = ("x = 1\nfor i in range(3):\n    y = i * 10\n"
+            "    if i == 1:\n        raise ValueError('boom')\n")
+    plain: dict = {}
+    with pytest.raises(ValueError):
+        exec(cell, plain)
+    checked: dict = {}
+    data = check_determinism(cell, checked).to_dict()
+    assert data["status"] == "error" and not data["deterministic"]
+    assert data["error"]["run"] == 0 and data["error"]["type"] == "ValueError"
+    assert data["error"]["under_poison"] is False
+    assert "raise ValueError('boom')" in data["error"]["traceback"]
+    assert "nbgrad/determinism" not in data["error"]["traceback"]
+    assert "ValueError in run 0: boom" in data["headline"]
+    assert {k: checked[k] for k in ("x", "y", "i")} == {k: plain[k] for k in ("x", "y", "i")}
+
+
+def test_syntax_error_is_reported_like_a_run_0_error():
+    data = check_determinism("for i in range(3)\n    pass\n", {}).to_dict()
+    assert data["status"] == "error" and data["error"]["type"] == "SyntaxError"
+
+
+GARBAGE_GUARD = """\
+buf = np.empty(64)
+if not (np.abs(buf) < 1e300).all():
+    raise FloatingPointError('garbage in buf')
+buf[:] = 1.0
+"""
+
+
+def test_rerun_that_raises_only_under_poison_is_evidence_of_uninitialised_memory():
+    ns = cell_namespace("import numpy as np\n", "guard")
+    data = check_determinism(GARBAGE_GUARD, ns).to_dict()
+    assert data["status"] == "diverged"
+    assert data["error"]["run"] == 1 and data["error"]["under_poison"] is True
+    assert data["error"]["type"] == "FloatingPointError"
+    divergence = data["first_divergence"]
+    assert divergence["cause"] == "uninitialized_memory"
+    assert "raised only under poisoning" in divergence["explanation"]
+    assert divergence["line"] == line_of(GARBAGE_GUARD, "raise FloatingPointError")
+    assert any(e["outcome"] == "raised" for e in data["experiments"])
+    assert ns["buf"].tobytes() == np.ones(64).tobytes()  # run 0's end state
+
+
+def test_snapshot_too_big_is_refused_before_the_cell_runs():
+    ns = {"big": np.zeros(2**18), "small": np.zeros(4), "count": 0}
+    with pytest.raises(SnapshotError) as info:
+        check_determinism("count += 1\n", ns, max_snapshot_bytes=2**20)
+    assert "2.0 MB" in str(info.value) and "big (2.0 MB)" in str(info.value)
+    assert ns["count"] == 0
+
+
+def interrupting_cell(ns: dict, interrupt_on_call: int):
+    calls = []
+
+    def cell():
+        calls.append(1)
+        ns["W"] = ns["W"] + 1.0
+        ns["W0"][0] += 1.0
+        if len(calls) == interrupt_on_call:
+            raise KeyboardInterrupt
+
+    return cell
+
+
+def test_interrupt_in_run_0_restores_the_snapshot_and_says_so():
+    w0 = np.zeros(2)
+    ns = {"W": np.zeros(2), "W0": w0}
+    with pytest.raises(KeyboardInterrupt, match="snapshot taken before the cell"):
+        check_determinism(interrupting_cell(ns, 1), ns)
+    assert ns["W"].tolist() == [0.0, 0.0] and ns["W0"] is w0 and w0.tolist() == [0.0, 0.0]
+
+
+def test_interrupt_in_a_rerun_restores_run_0_and_says_so():
+    w0 = np.zeros(2)
+    ns = {"W": np.zeros(2), "W0": w0}
+    with pytest.raises(KeyboardInterrupt, match="state after run 0"):
+        check_determinism(interrupting_cell(ns, 2), ns)
+    assert ns["W"].tolist() == [1.0, 1.0] and ns["W0"] is w0 and w0.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"runs": 1}, "runs must be an integer >= 2"),
+    ({"runs": 2.5}, "runs must be an integer >= 2"),
+    ({"track": ["1abc"]}, "cannot track '1abc'"),
+    ({"track": ["NN.AB]"]}, "cannot track 'NN.AB]'"),
+    ({"track": []}, "track names nothing"),
+])
+def test_bad_options_are_usage_errors_naming_the_culprit(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        check_determinism("x = 1\n", {}, **kwargs)
+
+
+def test_bad_code_and_namespace_are_usage_errors():
+    with pytest.raises(UsageError, match=r"expected cell source .* got int"):
+        check_determinism(42, {})
+    with pytest.raises(UsageError, match="namespace must be a dict, got list"):
+        check_determinism("x = 1\n", [])
+
+
+def test_track_restricts_the_compared_names_and_follows_attributes():
+    ns = cell_namespace("import numpy as np\nclass N: pass\nNN = N()\nNN.AB = np.ones(2)\n"
+                        "noise = 0.0\n", "track")
+    cell = "for i in range(3):\n    NN.AB = NN.AB * 2\n    noise = np.random.rand()\n"
+    tracked = check_determinism(cell, ns, track=["NN.AB"]).to_dict()
+    assert tracked["tracked"] == ["NN.AB"] and tracked["deterministic"]
+    everything = check_determinism(cell, ns).to_dict()
+    assert everything["first_divergence"]["variable"] == "noise"
+    assert everything["first_divergence"]["cause"] == "unseeded_rng"
+
+
+def test_compare_numpy_reports_a_per_step_gap():
+    ns = cell_namespace("import numpy as cp\nW = cp.ones(3)\n", "compare")
+    data = check_determinism("for i in range(3):\n    W = cp.sqrt(W + i)\n", ns,
+                             compare_numpy=True).to_dict()
+    comparison = data["comparison"]
+    assert comparison["reference"] == "numpy"
+    assert [row["step"] for row in comparison["per_step"]] == [0, 1, 2]
+    assert all(row["by_variable"]["W"] == 0.0 for row in comparison["per_step"])
+    assert ns["W"].tobytes() == np.sqrt(np.sqrt(np.sqrt(np.ones(3)) + 1) + 2).tobytes()
+
+
+def test_cells_from_a_real_ipython_shell_are_localised(shell):
+    shell.run_cell(SEED000_SETUP)
+    data = check_determinism(TRAIN_CELL, shell.user_ns).to_dict()
+    divergence = data["first_divergence"]
+    assert (divergence["function"], divergence["variable"]) == ("bptt", "dLdb_c")
+    assert divergence["source"] == "dLdb_c += dz"
+    assert divergence["allocation"]["source"] == "dLdb_c = xp.empty(H)"
+    assert {"In", "Out", "_ih", "_oh"} <= set(shell.user_ns)  # IPython names untouched
