@@ -1,0 +1,125 @@
+"""``python -m nbgrad run``: real kernels execute small notebooks that display fixture reports."""
+
+from __future__ import annotations
+
+import html
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from nbgrad.cli import EXPECT_FAIL_TAG, main
+
+FIXTURE_DIR = Path(__file__).parent / "fixtures" / "reports"
+
+SETUP = f'''
+import json
+from nbgrad.report import Report
+
+class FixtureReport(Report):
+    """A report object whose dictionary comes from a fixture file."""
+    kind = "fixture"
+
+    def __init__(self, name):
+        with open({str(FIXTURE_DIR)!r} + "/" + name + ".json") as f:
+            self.report = json.load(f)
+
+    def to_dict(self):
+        return self.report
+'''
+
+
+def write_notebook(path: Path, cells: list[tuple[str, bool]]) -> Path:
+    """A notebook: the setup cell, then one cell per (source, tagged expect-fail)."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells.append(nbformat.v4.new_code_cell(SETUP))
+    for source, expect_fail in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if expect_fail:
+            cell.metadata["tags"] = [EXPECT_FAIL_TAG]
+        notebook.cells.append(cell)
+    nbformat.write(notebook, path)
+    return path
+
+
+def fixture_cell(name: str) -> str:
+    return f'FixtureReport("{name}")'
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURE_DIR / f"{name}.json").read_text())
+
+
+@pytest.mark.kernel
+def test_bug_and_fix_notebook_passes_and_is_exported(tmp_path: Path, capsys) -> None:
+    notebook = write_notebook(tmp_path / "bug_and_fix.ipynb", [
+        (fixture_cell("gradcheck_seed003_regularisation"), True),
+        (fixture_cell("gradcheck_pass"), False),
+        ("from IPython.display import display\n"
+         + 'display(FixtureReport("determinism_deterministic"))\n1 + 1', False),
+    ])
+    status = main(["run", str(notebook), "--output-dir", str(tmp_path / "out"),
+                   "--timeout", "60"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    rows = [line.split() for line in printed.splitlines() if line.startswith("bug_and_fix")]
+    assert [row[1:5] for row in rows] == [["1", "2", "gradcheck", "fail"],
+                                         ["2", "3", "gradcheck", "pass"],
+                                         ["3", "4", "determinism", "deterministic"]]
+    assert "failed as expected" in printed and "3 checks, 0 failed, 0 notebooks raised" in printed
+    assert "max rel err 3.43e-01" in printed
+    executed = nbformat.read(tmp_path / "out" / "bug_and_fix.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["data"]["application/vnd.nbgrad.report+json"] == load(
+        "gradcheck_seed003_regularisation")
+    export = (tmp_path / "out" / "bug_and_fix.html").read_text()
+    for name in ("gradcheck_seed003_regularisation", "gradcheck_pass",
+                 "determinism_deterministic"):
+        report = load(name)
+        assert f'class="nbgrad-report nbgrad-{report["id"]}"' in export
+        assert html.escape(report["headline"]) in export
+
+
+@pytest.mark.kernel
+def test_failures_unexpected_passes_and_errors_fail_the_run(tmp_path: Path, capsys) -> None:
+    failing = write_notebook(tmp_path / "failing.ipynb", [(fixture_cell("gradcheck_scale"), False)])
+    surprise = write_notebook(tmp_path / "surprise.ipynb",
+                              [(fixture_cell("gradcheck_pass"), True)])
+    broken = write_notebook(tmp_path / "broken.ipynb", [
+        (fixture_cell("determinism_unseeded_rng"), False), ("1 / 0", False),
+        (fixture_cell("gradcheck_pass"), False)])
+    summary = tmp_path / "summary.json"
+    status = main(["run", str(failing), str(surprise), str(broken), "--output-dir",
+                   str(tmp_path / "out"), "--json", str(summary), "--timeout", "60"])
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert "FAILED" in next(line for line in printed.splitlines() if line.startswith("failing"))
+    assert "UNEXPECTED PASS: expected this check to fail" in printed
+    assert "broken.ipynb raised:" in printed and "ZeroDivisionError" in printed
+    collected = json.loads(summary.read_text())
+    assert collected["ok"] is False
+    assert [(c["notebook"], c["ok"]) for c in collected["checks"]] == [
+        ("failing.ipynb", False), ("surprise.ipynb", False), ("broken.ipynb", False)]
+    assert collected["checks"][2]["figure"] == "step 0: W (unseeded_rng)"
+    errors = {Path(n["path"]).name: n["error"] for n in collected["notebooks"]}
+    assert errors["failing.ipynb"] is None and "ZeroDivisionError" in errors["broken.ipynb"]
+    assert (tmp_path / "out" / "broken.html").is_file(), "a notebook that raised is still exported"
+
+
+def test_module_entry_point_refuses_missing_notebooks(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.ipynb"
+    result = subprocess.run([sys.executable, "-m", "nbgrad", "run", str(missing)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"no such notebook: {missing}" in result.stderr
+
+
+def test_usage_errors_exit_with_status_2(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run"])
+    assert exit_info.value.code == 2
+    assert "NOTEBOOK" in capsys.readouterr().err
