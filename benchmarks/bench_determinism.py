@@ -1,0 +1,190 @@
+"""Overhead of ``check_determinism(runs=2)`` against two plain runs of the same cell.
+
+The cell is a ConvLSTM-sized training loop in the style of seed 000: every
+step runs a sequence through a convolutional LSTM cell (convolutions as
+im2col matrix products), keeps the hidden and cell states of every time step
+in the namespace (as hand-written BPTT code does) and updates the kernel with
+Adam.  The tracked state is well over 64 MB.  Also measures the digest
+throughput on the host and, when CuPy sees a GPU, on the device.
+
+    python benchmarks/bench_determinism.py            # print the table
+    python benchmarks/bench_determinism.py --write    # also update RESULTS_determinism.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nbgrad import check_determinism
+from nbgrad.backend import cupy_module
+from nbgrad.determinism.digest import DeviceDigests, host_digest
+
+SETUP = """\
+T, C, H, M, N, K = {T}, 8, {H}, {M}, {M}, 3
+init = np.random.default_rng(0)
+kernel = xp.asarray(init.normal(size=(4 * H, (C + H) * K * K)) * 0.05)
+adam_m = xp.zeros_like(kernel)
+adam_v = xp.zeros_like(kernel)
+h_seq = xp.zeros((T + 1, H, M, N))
+c_seq = xp.zeros((T + 1, H, M, N))
+gates = xp.zeros((T, 4 * H, M, N))
+inputs = xp.asarray(init.normal(size=({steps}, T, C, M, N)))
+
+def im2col(x):
+    padded = xp.pad(x, ((0, 0), (1, 1), (1, 1)))
+    cols = [padded[:, i:i + M, j:j + N] for i in range(K) for j in range(K)]
+    return xp.stack(cols, axis=1).reshape(-1, M * N)
+
+def sigmoid(z):
+    return 1.0 / (1.0 + xp.exp(-z))
+"""
+
+CELL = """\
+for step in range(len(inputs)):
+    grad = xp.zeros_like(kernel)
+    for t in range(T):
+        patches = im2col(xp.concatenate((inputs[step, t], h_seq[t]), axis=0))
+        z = (kernel @ patches).reshape(4 * H, M, N)
+        gates[t] = z
+        i, f = sigmoid(z[:H]), sigmoid(z[H:2 * H])
+        a, o = xp.tanh(z[2 * H:3 * H]), sigmoid(z[3 * H:])
+        c_seq[t + 1] = f * c_seq[t] + i * a
+        h_seq[t + 1] = o * xp.tanh(c_seq[t + 1])
+        grad += (xp.tanh(gates[t]).reshape(4 * H, -1) @ patches.T) / (M * N)
+    adam_m = 0.9 * adam_m + 0.1 * grad
+    adam_v = 0.999 * adam_v + 0.001 * grad * grad
+    kernel = kernel - 1e-3 * adam_m / (xp.sqrt(adam_v) + 1e-8)
+    h_seq[0] = h_seq[T]
+    c_seq[0] = c_seq[T]
+    loss = float((h_seq[T] ** 2).mean())
+"""
+
+
+def make_namespace(xp: Any, sizes: dict[str, int]) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"np": np, "xp": xp}
+    exec(SETUP.format(**sizes), namespace)
+    return namespace
+
+
+def tracked_mb(namespace: dict[str, Any]) -> float:
+    names = ("kernel", "adam_m", "adam_v", "h_seq", "c_seq", "gates")
+    return sum(namespace[n].nbytes for n in names) / 2**20
+
+
+def synchronize(xp: Any) -> None:
+    if xp is not np:
+        xp.cuda.Stream.null.synchronize()
+
+
+def time_plain_runs(xp: Any, sizes: dict[str, int], runs: int) -> float:
+    """``runs`` plain executions, each from a fresh copy of the same state."""
+    total = 0.0
+    for _ in range(runs):
+        namespace = make_namespace(xp, sizes)
+        synchronize(xp)
+        start = time.perf_counter()
+        exec(CELL, namespace)
+        synchronize(xp)
+        total += time.perf_counter() - start
+    return total
+
+
+def time_check(xp: Any, sizes: dict[str, int], runs: int) -> tuple[float, dict[str, Any]]:
+    namespace = make_namespace(xp, sizes)
+    synchronize(xp)
+    start = time.perf_counter()
+    report = check_determinism(CELL, namespace, runs=runs)
+    synchronize(xp)
+    return time.perf_counter() - start, report.to_dict()
+
+
+def digest_throughput(xp: Any, megabytes: int = 256, repeats: int = 5) -> float:
+    """GB/s of the digest that per-step comparison uses for ``xp`` arrays."""
+    array = xp.asarray(np.random.default_rng(1).random(megabytes * 2**20 // 8))
+    if xp is np:
+        digest = host_digest
+    else:
+        def digest(a: Any) -> bytes:
+            batch = DeviceDigests(xp, 1)
+            batch.add(a)
+            return batch.collect()[0]
+    digest(array)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        digest(array)
+    return array.nbytes * repeats / (time.perf_counter() - start) / 1e9
+
+
+def measure(xp: Any, label: str, sizes: dict[str, int], runs: int = 2,
+            repeats: int = 2) -> dict[str, Any]:
+    """Best of ``repeats`` for both, after a warm-up run (shared machines are noisy)."""
+    time_plain_runs(xp, sizes, 1)
+    plain = checked = float("inf")
+    for _ in range(repeats):
+        plain = min(plain, time_plain_runs(xp, sizes, runs))
+        seconds, report = time_check(xp, sizes, runs)
+        checked = min(checked, seconds)
+    return {
+        "backend": label, "state_mb": tracked_mb(make_namespace(xp, sizes)),
+        "steps": report["steps"], "plain_s": plain, "check_s": checked,
+        "ratio": checked / plain, "deterministic": report["deterministic"],
+        "digest_gbs": digest_throughput(xp),
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| backend | tracked state | steps | 2 plain runs | check (runs=2) | ratio | "
+             "deterministic | digest throughput |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['backend']} | {r['state_mb']:.0f} MB | {r['steps']} | "
+                     f"{r['plain_s']:.2f} s | {r['check_s']:.2f} s | {r['ratio']:.2f}× | "
+                     f"{r['deterministic']} | {r['digest_gbs']:.1f} GB/s |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="update RESULTS_determinism.md")
+    args = parser.parse_args()
+    rows = [measure(np, "numpy (CPU)", {"T": 20, "H": 64, "M": 32, "steps": 3})]
+    cupy = cupy_module()
+    if cupy is not None:
+        rows.append(measure(cupy, "CuPy (GPU)", {"T": 20, "H": 64, "M": 64, "steps": 6}))
+    else:
+        print("CuPy/GPU not available: GPU variant skipped", file=sys.stderr)
+    text = table(rows)
+    print(text)
+    if args.write:
+        machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
+                   f"Python {platform.python_version()}, numpy {np.__version__}")
+        results = Path(__file__).with_name("RESULTS_determinism.md")
+        results.write_text(_RESULTS.format(table=text, machine=machine))
+
+
+_RESULTS = """\
+# `check_determinism` overhead
+
+Command: `python benchmarks/bench_determinism.py --write` ({machine}).
+
+{table}
+
+*ratio* = wall time of `check_determinism(cell, ns, runs=2)` (snapshot, plain run 0 with
+per-step digests, one poisoned and reseeded rerun with per-step digests, restore) divided by
+two plain runs of the same cell from the same state.  Goal: < 1.2×.
+*digest throughput*: the host digest (XXH3-128 when `xxhash` is installed, else SHA-1,
+chunks hashed on all cores) over a 256 MB buffer; on the GPU the device digest kernel
+(16 bytes per array come back to the host).
+"""
+
+
+if __name__ == "__main__":
+    main()
