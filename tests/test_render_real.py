@@ -77,5 +77,10 @@ def test_real_determinism_report_highlights_the_reading_line(determinism_report:
     assert text.strip() == divergence["source"].strip()
     assert "np.empty" in page
     widget = report_widget(determinism_report)
-    widget.variable_selector.value = determinism_report["tracked"][0]
-    assert "nbgrad-divergence-plot" in widget.plot_view.value
+    name = determinism_report["tracked"][0]
+    widget.variable_selector.value = name
+    plot = widget.plot_view.value
+    assert "nbgrad-divergence-plot" in plot
+    non_finite = [s for s in determinism_report["per_step"]
+                  if name in s["diverged"] and s["by_variable"][name] is None]
+    assert plot.count("non-finite difference (NaN/Inf)") == len(non_finite)

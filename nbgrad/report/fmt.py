@@ -36,6 +36,13 @@ def num(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}e}"
 
 
+def step_difference(step: dict[str, Any]) -> str:
+    """A step's max abs difference; null with diverged variables means NaN/Inf, not "none"."""
+    if step["max_abs_diff"] is None and step["diverged"]:
+        return "non-finite"
+    return num(step["max_abs_diff"])
+
+
 def plain(value: float | None) -> str:
     """Gradient values: enough significant digits to compare analytic with numeric."""
     return MISSING if value is None else f"{value:.6g}"

@@ -298,7 +298,7 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
     plot = svg.divergence_plot(report, variables)
     if not svg.has_points(plot):
         return heading("Divergence per step") + (
-            '<p style="margin: 2px 0">No difference between runs at any step: nothing to plot.</p>'
+            '<p style="margin: 2px 0">No difference between runs at any step.</p>'
         )
     return heading("Divergence per step") + _plot(plot, inline, "nbgrad-divergence-plot")
 
@@ -308,7 +308,7 @@ def step_table(per_step: list[dict[str, Any]]) -> str:
         return ""
     rows = [
         [html.escape(label), html.escape(", ".join(step["diverged"]) or "identical"),
-         html.escape(fmt.num(step["max_abs_diff"]))]
+         html.escape(fmt.step_difference(step))]
         for label, step in fmt.compact_steps(per_step, 24)
     ]
     return heading("Per step") + table(["step", "diverged", "max abs diff"], rows, "nbgrad-steps")

@@ -33,6 +33,8 @@ class Series:
     ys: Sequence[float | None]
     colour: str
     dashed: bool = False
+    #: x positions where the value exists but is not finite (NaN/Inf): drawn above the axis.
+    off_scale: Sequence[float] = ()
 
 
 @dataclass
@@ -49,24 +51,26 @@ class Plot:
 
 
 def has_points(plot: Plot) -> bool:
-    """Whether anything can be drawn (a log axis cannot show zeros or nulls)."""
-    return bool(_points(plot))
+    """Whether anything can be drawn (zeros cannot sit on a log axis; non-finite values can)."""
+    return bool(_points(plot)) or any(s.off_scale for s in plot.series)
 
 
 def render_svg(plot: Plot) -> str:
     """The plot as a standalone SVG document (log y axis, linear or log x axis)."""
     points = _points(plot)
-    if not points:
+    off_scale = [x for s in plot.series for x in s.off_scale]
+    if not points and not off_scale:
         return _empty(plot)
-    x_axis = _Axis.fit([x for x, _ in points] + [m for m, _ in plot.marks], plot.x_log,
-                       LEFT, WIDTH - RIGHT)
-    y_axis = _Axis.fit([y for _, y in points] + [v for v, _ in plot.levels], True,
+    x_axis = _Axis.fit([x for x, _ in points] + off_scale + [m for m, _ in plot.marks],
+                       plot.x_log, LEFT, WIDTH - RIGHT)
+    y_axis = _Axis.fit([y for _, y in points] + [v for v, _ in plot.levels] or [1.0], True,
                        HEIGHT - BOTTOM, TOP)
     body = [
         _frame(plot, x_axis, y_axis),
         *(_level(y_axis, value, label) for value, label in plot.levels),
         *(_mark(x_axis, value, label) for value, label in plot.marks),
         *(_line(s, plot, x_axis, y_axis) for s in plot.series),
+        *(_off_scale(s, x_axis) for s in plot.series),
         _key(plot.series),
     ]
     return _document(plot.title, "".join(body))
@@ -100,7 +104,7 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
     steps = [s["step"] for s in report["per_step"]]
     series = [
         Series(name, steps, [s["by_variable"].get(name) for s in report["per_step"]],
-               PALETTE[k % len(PALETTE)])
+               PALETTE[k % len(PALETTE)], off_scale=_non_finite_steps(report["per_step"], name))
         for k, name in enumerate(names)
     ]
     comparison = report.get("comparison")
@@ -121,6 +125,12 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
         x_log=False,
         marks=[(first["step"], "first divergence")] if first else [],
     )
+
+
+def _non_finite_steps(per_step: list[dict[str, Any]], name: str) -> list[float]:
+    """Steps where ``name`` diverged but its difference is null: NaN or infinite."""
+    return [s["step"] for s in per_step
+            if name in s["diverged"] and s["by_variable"].get(name) is None]
 
 
 @dataclass
@@ -207,6 +217,17 @@ def _line(series: Series, plot: Plot, x_axis: _Axis, y_axis: _Axis) -> str:
     return lines + "".join(dots)
 
 
+def _off_scale(series: Series, x_axis: _Axis) -> str:
+    """A downward triangle above the plot area for each non-finite value."""
+    return "".join(
+        f'<path d="M {x_axis(x) - 4:.1f} {TOP - 9} h 8 l -4 7 z" fill="{series.colour}" '
+        f'stroke="#000000" stroke-width="0.5"><title>'
+        f"{html.escape(f'{series.name}: step {x:g} → non-finite difference (NaN/Inf)')}"
+        "</title></path>"
+        for x in series.off_scale
+    )
+
+
 def _mark(x_axis: _Axis, value: float, label: str) -> str:
     x = x_axis(value)
     return (f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}" stroke="#000000" '
@@ -222,6 +243,8 @@ def _level(y_axis: _Axis, value: float, label: str) -> str:
 
 def _key(series: list[Series]) -> str:
     rows = []
+    if any(s.off_scale for s in series):
+        rows.append(_text(WIDTH - RIGHT + 8, HEIGHT - BOTTOM, "▼ = NaN/Inf"))
     for k, s in enumerate(series[:12]):
         y = TOP + 10 + 14 * k
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""

@@ -166,7 +166,7 @@ def _step_table(per_step: list[dict[str, Any]]) -> list[str]:
     if not per_step:
         return []
     rows = [
-        [label, ", ".join(step["diverged"]) or "identical", fmt.num(step["max_abs_diff"])]
+        [label, ", ".join(step["diverged"]) or "identical", fmt.step_difference(step)]
         for label, step in fmt.compact_steps(per_step, MAX_STEP_ROWS)
     ]
     return ["per step:", *table(["step", "diverged", "max abs diff"], rows)]
