@@ -116,7 +116,7 @@ def poisoned(pattern: int, namespace: dict[str, Any], registry: AllocationRegist
     """Within the block, fresh allocations are filled with ``pattern`` and registered."""
     patched: list[tuple[Any, str, Any]] = []
     cupy = sys.modules.get("cupy")
-    previous_allocator = cupy.cuda.get_allocator() if cupy is not None else None
+    previous_allocator = cupy.cuda.memory.get_allocator() if cupy is not None else None
     try:
         for module in _array_modules():
             for name in ALLOCATORS:
