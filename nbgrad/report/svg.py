@@ -70,7 +70,7 @@ def render_svg(plot: Plot) -> str:
         *(_level(y_axis, value, label) for value, label in plot.levels),
         *(_mark(x_axis, value, label) for value, label in plot.marks),
         *(_line(s, plot, x_axis, y_axis) for s in plot.series),
-        *(_off_scale(s, x_axis) for s in plot.series),
+        *(_off_scale(s, x_axis, 9 * (k % 6)) for k, s in enumerate(plot.series)),
         _key(plot.series),
     ]
     return _document(plot.title, "".join(body))
@@ -217,10 +217,10 @@ def _line(series: Series, plot: Plot, x_axis: _Axis, y_axis: _Axis) -> str:
     return lines + "".join(dots)
 
 
-def _off_scale(series: Series, x_axis: _Axis) -> str:
-    """A downward triangle above the plot area for each non-finite value."""
+def _off_scale(series: Series, x_axis: _Axis, lift: int) -> str:
+    """A downward triangle along the top of the plot for each non-finite value, a row per series."""
     return "".join(
-        f'<path d="M {x_axis(x) - 4:.1f} {TOP - 9} h 8 l -4 7 z" fill="{series.colour}" '
+        f'<path d="M {x_axis(x) - 4:.1f} {TOP + 2 + lift} h 8 l -4 7 z" fill="{series.colour}" '
         f'stroke="#000000" stroke-width="0.5"><title>'
         f"{html.escape(f'{series.name}: step {x:g} → non-finite difference (NaN/Inf)')}"
         "</title></path>"
