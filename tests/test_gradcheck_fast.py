@@ -40,6 +40,7 @@ def test_one_wrong_element_among_a_million_in_under_300_evaluations():
     report = gradcheck(counted.fun, theta, grad=counted.gradient, mode="fast")
     assert report.evaluations < 300
     assert report.evaluations == counted.cost_calls and counted.grad_calls == 1
+    assert report.to_dict()["fast"]["verdict_evaluations"] <= 16
     block = report.blocks[0]
     assert block["flagged"] == [k] and block["n_flagged"] == 1
     assert block["worst"][0]["index"] == k

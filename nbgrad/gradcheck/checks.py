@@ -65,6 +65,17 @@ class Directions:
     whole_block: tuple[str, float] | None = None
     unlocalised: list[tuple[int, int]] = field(default_factory=list)
     stopped: bool = False
+    verdict_evaluations: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        """The block's ``fast`` entry in the report."""
+        return {
+            "directions": len(self.failed),
+            "failed_directions": int(sum(self.failed)),
+            "tests": self.tests,
+            "unlocalised": [[int(lo), int(hi)] for lo, hi in self.unlocalised[:20]],
+            "stopped": self.stopped,
+        }
 
 
 @dataclass

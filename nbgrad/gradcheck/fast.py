@@ -234,7 +234,18 @@ def whole_block_pattern(tests: list[Test]) -> tuple[str, float] | None:
     return ("sign_flip", -1.0) if abs(c + 1) < FIT_RESIDUAL else ("scale", c)
 
 
-def check_block(
+@dataclass
+class BlockSearch:
+    """A block between the verdict and the localisation."""
+
+    block: Block
+    coords: BlockCoordinates
+    search: Search
+    tests: list[Test]
+    directions: Directions
+
+
+def verdict(
     block: Block,
     analytic: list[np.ndarray],
     f0: float,
@@ -242,10 +253,9 @@ def check_block(
     eps: float,
     tol: float,
     rng: np.random.Generator,
-) -> BlockCheck:
-    """Verdict by random directions; on failure, localise and confirm element by element."""
+) -> BlockSearch:
+    """:data:`DIRECTIONS` directional tests over the whole block."""
     coords = BlockCoordinates(block, analytic, eps, tol, f0, cost)
-    parts = [PartCheck.unchecked(p, a) for p, a in zip(block.parts, analytic, strict=True)]
     search = Search(coords, rng)
     tests = [search.test(0, coords.count) for _ in range(DIRECTIONS)]
     directions = Directions(
@@ -255,8 +265,16 @@ def check_block(
         failed=[t.failed for t in tests],
         flat=is_flat(tests, eps),
     )
+    return BlockSearch(block, coords, search, tests, directions)
+
+
+def localise(state: BlockSearch) -> BlockCheck:
+    """After a failed verdict: a whole-block pattern, or group testing and confirmation."""
+    coords, search, directions = state.coords, state.search, state.directions
+    analytic = coords.analytic
+    parts = [PartCheck.unchecked(p, a) for p, a in zip(state.block.parts, analytic, strict=True)]
     if any(directions.failed) and not directions.flat:
-        directions.whole_block = whole_block_pattern(tests)
+        directions.whole_block = whole_block_pattern(state.tests)
         if directions.whole_block is None:
             confirm(search.localise(), parts, coords)
         else:
@@ -266,7 +284,7 @@ def check_block(
     directions.tests = search.tests
     directions.unlocalised = search.unlocalised
     directions.stopped = search.stopped
-    return BlockCheck(block, parts, tol, directions)
+    return BlockCheck(state.block, parts, coords.tol, directions)
 
 
 def _largest(analytic: list[np.ndarray], n: int) -> list[int]:
@@ -302,9 +320,16 @@ def check(
     tolerances: list[float],
     seed: int,
 ) -> list[BlockCheck]:
-    """Fast mode over every block, with one random generator seeded by ``seed``."""
+    """Fast mode: the verdict on every block first, then localisation where it failed.
+
+    Verdicts come first so that ``verdict_evaluations`` (recorded on every
+    block's :class:`Directions`) says what the verdict alone cost.
+    """
     rng = np.random.default_rng(seed)
-    return [
-        check_block(block, values, f0, cost, eps_of(block), tol, rng)
+    states = [
+        verdict(block, values, f0, cost, eps_of(block), tol, rng)
         for block, values, tol in zip(paramset.blocks, analytic, tolerances, strict=True)
     ]
+    for state in states:
+        state.directions.verdict_evaluations = cost.count
+    return [localise(state) for state in states]

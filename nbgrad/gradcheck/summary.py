@@ -66,9 +66,10 @@ def worst_elements(check: BlockCheck) -> list[int]:
 
 
 def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
-    """One block of the report."""
+    """One block of the report (fast mode adds ``fast``: what the directional tests did)."""
     block = check.block
     flagged = np.flatnonzero(check.flagged)
+    extra = {"fast": check.directions.to_dict()} if check.directions is not None else {}
     return {
         "name": block.name,
         "shape": list(block.shape),
@@ -85,6 +86,7 @@ def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
         "checked": int(check.checked.sum()),
         "worst": [element(check, i) for i in worst_elements(check)],
         "heatmap": heatmap(check.rel_error, block.shape),
+        **extra,
     }
 
 
@@ -170,4 +172,13 @@ def report_document(
             for check, diagnosis in zip(checks, diagnoses, strict=True)
         ],
         "step_curve": step_curve,
+        **_fast_summary(checks),
     }
+
+
+def _fast_summary(checks: list[BlockCheck]) -> dict[str, Any]:
+    """Fast mode's report-level ``fast``: the evaluations the verdict alone needed."""
+    directions = [check.directions for check in checks if check.directions is not None]
+    if not directions:
+        return {}
+    return {"fast": {"verdict_evaluations": max(d.verdict_evaluations for d in directions)}}

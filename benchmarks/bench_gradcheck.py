@@ -1,0 +1,231 @@
+"""Gradient checkers on the same cost with one planted wrong gradient element.
+
+Run: ``python benchmarks/bench_gradcheck.py [--output benchmarks/RESULTS_gradcheck.md]``
+(torch and scipy are benchmark-only dependencies: ``pip install ".[bench]"``).
+
+The cost is logistic-regression-like and coupled, so no checker can get away
+with separable tricks::
+
+    C(θ) = Σ softplus(aᵢθᵢ + bᵢ) + λ/2·‖θ‖² + ½(c·θ)²
+
+and its analytic gradient carries one planted error at element ``k``
+(``+0.05``, about 10 % of a typical component).  Every tool checks the SAME
+numpy cost and gradient: torch.autograd.gradcheck through a
+``torch.autograd.Function`` whose forward and backward call them, and
+scipy.optimize.check_grad directly.  Calls of the cost and of the gradient are
+counted by wrappers, not taken from the tools' own claims.
+
+Verdicts: nbgrad and torch return pass/fail; scipy returns ‖numeric − analytic‖,
+counted here as "fail" when it exceeds 1e-5·max(‖analytic‖, 1) (scipy has no
+threshold of its own).  Every tool also runs on the *correct* gradient, so a
+verdict column reads "planted / correct": a tool is only right with
+"fail / pass".  "Localised" means the tool names the planted element: nbgrad's
+``flagged`` list is exactly ``[k]``; torch prints both Jacobians and scipy one
+norm, neither names an element.
+
+Combinations whose estimated wall time exceeds :data:`LIMIT_S` are skipped
+and their estimate is shown (per-call time measured at that N times the calls
+the tool needs, plus the tool's own per-call overhead measured at a smaller N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import nbgrad
+
+SIZES = (10**3, 10**4, 10**5, 10**6)
+LIMIT_S = 60.0
+PLANTED = 0.05
+LAMBDA = 0.1
+#: scipy's check_grad returns a norm and no verdict; this threshold (torch's atol) makes one.
+SCIPY_RTOL = 1e-5
+
+
+class Problem:
+    """The cost and its (wrong at one element) gradient at size ``n``, with call counters."""
+
+    def __init__(self, n: int, planted: float = PLANTED, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.planted = planted
+        self.a = rng.uniform(0.5, 2.0, n)
+        self.b = rng.normal(size=n)
+        self.c = rng.normal(size=n) / np.sqrt(n)
+        self.theta = rng.normal(size=n)
+        self.k = int(rng.integers(n))
+        self.cost_calls = 0
+        self.grad_calls = 0
+
+    def cost(self, theta: np.ndarray) -> float:
+        self.cost_calls += 1
+        z = self.a * theta + self.b
+        return float(
+            np.sum(np.logaddexp(0.0, z))
+            + 0.5 * LAMBDA * theta @ theta
+            + 0.5 * (self.c @ theta) ** 2
+        )
+
+    def grad(self, theta: np.ndarray) -> np.ndarray:
+        self.grad_calls += 1
+        z = self.a * theta + self.b
+        g = self.a / (1 + np.exp(-z)) + LAMBDA * theta + (self.c @ theta) * self.c
+        g[self.k] += self.planted
+        return g
+
+    def reset(self) -> None:
+        self.cost_calls = self.grad_calls = 0
+
+
+@dataclass
+class Row:
+    tool: str
+    n: int
+    cost_calls: int | None = None
+    grad_calls: int | None = None
+    wall_s: float | None = None
+    verdict: str = ""
+    localised: str = ""
+    note: str = ""
+
+
+def run_nbgrad(problem: Problem, mode: str) -> tuple[str, str]:
+    report = nbgrad.gradcheck(problem.cost, problem.theta, grad=problem.grad, mode=mode)
+    assert report.evaluations == problem.cost_calls, "nbgrad's count must match the wrapper's"
+    flagged = report.blocks[0]["flagged"]
+    expected = [problem.k] if problem.planted else []
+    localised = f"yes (element {problem.k})" if flagged == expected else f"no ({flagged[:3]})"
+    if mode == "fast":
+        verdict_calls = report.to_dict()["fast"]["verdict_evaluations"]
+        localised += f"; verdict after {verdict_calls} calls"
+    return ("fail" if not report.passed else "pass"), localised
+
+
+def run_torch(problem: Problem, fast: bool) -> tuple[str, str]:
+    import torch
+
+    class NumpyCost(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, theta):
+            ctx.save_for_backward(theta)
+            return torch.tensor(problem.cost(theta.detach().numpy()), dtype=torch.float64)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (theta,) = ctx.saved_tensors
+            return grad_output * torch.from_numpy(problem.grad(theta.detach().numpy()))
+
+    theta = torch.tensor(problem.theta, dtype=torch.float64, requires_grad=True)
+    ok = torch.autograd.gradcheck(NumpyCost.apply, (theta,), fast_mode=fast, raise_exception=False)
+    return ("pass" if ok else "fail"), "no (prints both Jacobians)" if not fast else "no"
+
+
+def run_scipy(problem: Problem, direction: str) -> tuple[str, str]:
+    from scipy.optimize import check_grad
+
+    rng = np.random.default_rng(0)
+    error = check_grad(problem.cost, problem.grad, problem.theta, direction=direction, seed=rng)
+    scale = float(np.linalg.norm(problem.grad(problem.theta)))
+    problem.grad_calls -= 1  # the reference norm is ours, not the tool's
+    return ("fail" if error > SCIPY_RTOL * max(scale, 1.0) else "pass"), "no (one norm)"
+
+
+@dataclass
+class Tool:
+    name: str
+    run: Callable[[Problem], tuple[str, str]]
+    calls: Callable[[int], int]  # cost calls the tool needs at size n, for the estimate
+
+
+TOOLS = [
+    Tool("nbgrad full", lambda p: run_nbgrad(p, "full"), lambda n: 2 * n + 40),
+    Tool("nbgrad fast", lambda p: run_nbgrad(p, "fast"), lambda n: 400),
+    Tool("torch gradcheck", lambda p: run_torch(p, False), lambda n: 2 * n),
+    Tool("torch gradcheck fast_mode", lambda p: run_torch(p, True), lambda n: 10),
+    Tool("scipy check_grad", lambda p: run_scipy(p, "all"), lambda n: n + 1),
+    Tool("scipy check_grad random", lambda p: run_scipy(p, "random"), lambda n: 10),
+]
+
+
+def seconds_per_call(problem: Problem) -> float:
+    start = time.perf_counter()
+    repeats = 5
+    for _ in range(repeats):
+        problem.cost(problem.theta)
+    problem.reset()
+    return (time.perf_counter() - start) / repeats
+
+
+def measure(tool: Tool, n: int, overhead: dict[str, float]) -> Row:
+    problem = Problem(n)
+    per_call = seconds_per_call(problem)
+    estimate = tool.calls(n) * (per_call + overhead.get(tool.name, 0.0))
+    if estimate > LIMIT_S:
+        return Row(tool.name, n, note=f"skipped: >{LIMIT_S:.0f} s, estimated {estimate:,.0f} s")
+    start = time.perf_counter()
+    verdict, localised = tool.run(problem)
+    wall = time.perf_counter() - start
+    calls = max(problem.cost_calls, 1)
+    overhead[tool.name] = max(wall / calls - per_call, 0.0)
+    correct, _ = tool.run(Problem(n, planted=0.0))
+    return Row(
+        tool.name,
+        n,
+        problem.cost_calls,
+        problem.grad_calls,
+        wall,
+        f"{verdict} / {correct}",
+        localised,
+    )
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| tool | N | cost calls | grad calls | wall time | verdict (planted / correct) "
+        "| localised the planted element |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        if row.note:
+            lines.append(f"| {row.tool} | {row.n:,} | – | – | – | {row.note} | – |")
+            continue
+        lines.append(
+            f"| {row.tool} | {row.n:,} | {row.cost_calls:,} | {row.grad_calls:,} | "
+            f"{row.wall_s:.2f} s | {row.verdict} | {row.localised} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, help="also write the Markdown table here")
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    args = parser.parse_args()
+    overhead: dict[str, float] = {}
+    rows = []
+    started = time.perf_counter()
+    for n in args.sizes:
+        for tool in TOOLS:
+            row = measure(tool, n, overhead)
+            rows.append(row)
+            print(row, flush=True)
+    total = time.perf_counter() - started
+    text = table(rows)
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"numpy {np.__version__}; total benchmark time {total:.0f} s.\n\n"
+    )
+    print(header + text)
+    if args.output:
+        args.output.write_text(header + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
