@@ -175,3 +175,25 @@ def test_grad_callable_raising_is_reported():
 def test_every_error_is_an_nbgrad_error():
     for cls in (ParameterError, CostError, GradientError, EvaluationError, UsageError):
         assert issubclass(cls, NbgradError)
+
+
+def test_non_finite_parameter_is_named_with_its_index():
+    w, cost, grad = _layer()
+    w[2, 1] = np.nan
+    with pytest.raises(ParameterError, match=r"params\[2, 1\] is nan"):
+        gradcheck(cost, w, grad=grad)
+
+
+def test_a_cost_that_updates_its_own_parameters_is_refused_and_undone():
+    """Seed 001's shape called directly: backprop and the weight update fused into one call."""
+    w, cost, grad = _layer()
+    before = w.tobytes()
+
+    def fused(p):
+        value = cost(p)
+        p -= 0.01 * grad(p)  # the update the user forgot is inside
+        return value
+
+    with pytest.raises(EvaluationError, match="--update-lr"):
+        gradcheck(fused, w, grad=grad)
+    assert w.tobytes() == before

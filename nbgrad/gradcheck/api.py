@@ -32,7 +32,7 @@ from nbgrad.gradcheck.diagnose import diagnose_block
 from nbgrad.gradcheck.evaluate import CostCalls
 from nbgrad.gradcheck.findings import finding
 from nbgrad.gradcheck.noise import Noise, measure
-from nbgrad.gradcheck.params import Block, ParamSet, collect, preserved
+from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
 from nbgrad.gradcheck.steps import precision, tolerance
 from nbgrad.gradcheck.summary import RunInfo, report_document
 from nbgrad.report.gradcheck import GradcheckReport
@@ -71,9 +71,10 @@ def gradcheck(
     _check_options(mode, rtol, grad, progress)
     paramset = collect(params, blocks, names)
     cost = CostCalls(fun, params, progress)
-    with preserved(paramset):
+    with preserved(paramset) as snapshot:
         f0, returned = cost.base()
         gradients = block_gradients(_analytic(grad, params, returned), paramset)
+        _refuse_if_changed(snapshot)
         thetas = [to_numpy(block.view).reshape(-1).copy() for block in paramset.blocks]
         noise = measure(cost, f0)
 
@@ -110,6 +111,18 @@ def _check_options(mode: str, rtol: float | None, grad: Any, progress: Any) -> N
         raise UsageError(f"grad= is {type(grad).__name__}; expected a callable grad(params)")
     if progress is not None and not callable(progress):
         raise UsageError(f"progress= is {type(progress).__name__}; expected progress(done, total)")
+
+
+def _refuse_if_changed(snapshot: Snapshot) -> None:
+    """A cost that moves its own parameters (a fused weight update) cannot be differenced."""
+    changed = snapshot.changed()
+    if changed:
+        raise EvaluationError(
+            f"fun changed {', '.join(changed)} in place while computing the cost and gradient "
+            "at the unperturbed parameters (a weight update fused into the cost?); gradcheck "
+            "needs a cost that leaves its parameters alone — move the update out, or use "
+            "%%gradcheck --update-lr LR, which reads the gradient off the update"
+        )
 
 
 def _analytic(grad: Callable[[Any], Any] | None, params: Any, returned: Any) -> Any:

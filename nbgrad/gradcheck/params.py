@@ -164,6 +164,20 @@ def _check_array(value: Any, where: str, suggestion: str) -> None:
         )
 
 
+def _check_finite(value: Any, where: str) -> None:
+    """A derivative at a NaN or infinite point means nothing: say where the first one is."""
+    xp = array_module(value)
+    finite = xp.isfinite(value)
+    if bool(finite.all()):
+        return
+    first = np.unravel_index(int(xp.argmin(finite.reshape(-1))), value.shape)
+    position = f"[{', '.join(map(str, first))}]" if value.shape else ""
+    raise ParameterError(
+        f"{where}{position} is {value[first]}; gradcheck needs finite parameter values "
+        "(did an earlier training step diverge?)"
+    )
+
+
 def _with_parts(block: Block) -> Block:
     if block.is_complex:
         block.parts = [Part(block, "real", block.view.real), Part(block, "imag", block.view.imag)]
@@ -214,6 +228,7 @@ def collect(
         where = describe(structure, key)
         suggestion = str(key) if structure == "dict" else where
         _check_array(value, where, suggestion)
+        _check_finite(value, where)
     if blocks is not None:
         if structure != "array":
             raise UsageError(
@@ -271,12 +286,31 @@ def _flat_view(array: Any) -> Any:
     return array.reshape(-1)
 
 
-@contextlib.contextmanager
-def preserved(paramset: ParamSet) -> Iterator[None]:
-    """Copy every block now and assign the copies back on exit, whatever happens in between."""
-    saved = [block.view.copy() for block in paramset.blocks]
-    try:
-        yield
-    finally:
-        for block, copy in zip(reversed(paramset.blocks), reversed(saved), strict=True):
+class Snapshot:
+    """Copies of every block, to restore them and to tell whether ``fun`` changed them."""
+
+    def __init__(self, paramset: ParamSet) -> None:
+        self.blocks = paramset.blocks
+        self.saved = [block.view.copy() for block in self.blocks]
+
+    def restore(self) -> None:
+        for block, copy in zip(reversed(self.blocks), reversed(self.saved), strict=True):
             block.view[...] = copy
+
+    def changed(self) -> list[str]:
+        """Names of the blocks whose values differ from the copies (NaN equals NaN)."""
+        return [
+            block.name
+            for block, copy in zip(self.blocks, self.saved, strict=True)
+            if not bool(block.xp.array_equal(block.view, copy, equal_nan=True))
+        ]
+
+
+@contextlib.contextmanager
+def preserved(paramset: ParamSet) -> Iterator[Snapshot]:
+    """Copy every block now and assign the copies back on exit, whatever happens in between."""
+    snapshot = Snapshot(paramset)
+    try:
+        yield snapshot
+    finally:
+        snapshot.restore()
