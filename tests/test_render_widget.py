@@ -102,3 +102,13 @@ def test_live_widget_is_never_offered_outside_a_kernel() -> None:
         assert WIDGET_MIME_TYPE not in mimebundle(load("gradcheck_flat"))
     finally:
         use_live_widgets(False)
+
+
+def test_widget_escapes_user_strings() -> None:
+    report = load("gradcheck_mismatch")
+    hostile = "<img src=x onerror=alert(1)>"
+    report["blocks"][0]["name"] = hostile
+    widget = report_widget(report)
+    assert widget.block_selector.value == hostile
+    shown = widget.heatmap_view.value + widget.worst_view.value
+    assert hostile not in shown and html.escape(hostile) in shown
