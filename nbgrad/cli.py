@@ -203,7 +203,9 @@ def _output_dirs(results: list[NotebookResult]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nbgrad", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="nbgrad", description="Notebooks as gradient and determinism tests."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute notebooks and collect their nbgrad checks")
     run.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
