@@ -178,3 +178,15 @@ def test_cells_from_a_real_ipython_shell_are_localised(shell):
     assert divergence["source"] == "dLdb_c += dz"
     assert divergence["allocation"]["source"] == "dLdb_c = xp.empty(H)"
     assert {"In", "Out", "_ih", "_oh"} <= set(shell.user_ns)  # IPython names untouched
+
+
+def test_reruns_print_and_warn_nothing_the_user_sees_run_0_once(capsys):
+    ns = cell_namespace(SEED000_SETUP, "quiet")
+    cell = "import warnings\n" + TRAIN_CELL.replace(
+        "    losses.append(loss)", "    losses.append(loss)\n    print('LOSS', i)\n"
+        "    warnings.warn('step done')")
+    with pytest.warns(UserWarning) as caught:
+        check_determinism(cell, ns)
+    printed = capsys.readouterr().out
+    assert printed.count("LOSS") == 5 and printed.count("LOSS 0\n") == 1
+    assert len(caught) == 5

@@ -125,7 +125,7 @@ class _Check:
         runner = CellRunner(cell, namespace, before, candidates)
         self.progress(0, runs)
         try:
-            run0 = runner.run(RunConfig("run 0"), reset=False, keep=True)
+            run0 = runner.run(RunConfig("run 0", run=0), reset=False, keep=True)
         except KeyboardInterrupt as exc:
             before.restore(namespace)
             raise KeyboardInterrupt(
@@ -155,7 +155,7 @@ class _Check:
         for k in range(1, runs):
             config = RunConfig(f"rerun {k}",
                                RERUN_POISONS[(k - 1) % len(RERUN_POISONS)] if poison else None,
-                               RERUN_SEED * k)
+                               RERUN_SEED * k, run=k)
             reruns.append(runner.run(config, reference=run0))
             self.progress(k + 1, runs)
         diverging = [(r.first_difference(run0), k) for k, r in enumerate(reruns, 1)]
@@ -259,8 +259,7 @@ def _per_step(run0: RunRecord, rerun: RunRecord) -> list[dict[str, Any]]:
 
 
 def _error_dict(record: RunRecord, under_poison: bool) -> dict[str, Any]:
-    run = 0 if record.config.label == "run 0" else int(record.config.label.split()[-1])
-    return {"run": run, "type": record.error.type, "message": record.error.message,
+    return {"run": record.config.run, "type": record.error.type, "message": record.error.message,
             "traceback": record.error.traceback,
             "under_poison": under_poison and record.config.poison is not None}
 

@@ -9,9 +9,12 @@ before every run except the plain run 0.
 
 from __future__ import annotations
 
+import io
 import sys
 import traceback
-from contextlib import nullcontext
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any
@@ -43,6 +46,11 @@ class RunConfig:
     rng_seed: int | None = None
     stop_after_step: int | None = None
     trace_step: int | None = None
+    run: int | None = None  # 0 for the plain run, k for rerun k; None for experiments
+
+    @property
+    def plain(self) -> bool:
+        return self.run == 0
 
     def describe_poison(self) -> str:
         return "none" if self.poison is None else f"0x{self.poison:02X}"
@@ -133,7 +141,7 @@ class CellRunner:
         poisoning = (nullcontext() if config.poison is None else
                      poisoned(config.poison, scope, record.registry, self.cell.filename))
         try:
-            with poisoning:
+            with poisoning, _silenced(quiet=not config.plain):
                 if tracer is not None and config.trace_step == 0:
                     tracer.start(None)
                 try:
@@ -150,6 +158,18 @@ class CellRunner:
         finally:
             scope.pop(STEP_HOOK, None)
         return record
+
+
+@contextmanager
+def _silenced(quiet: bool) -> Iterator[None]:
+    """Reruns print nothing and warn nothing: the user sees run 0's output once."""
+    if not quiet:
+        yield
+        return
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()), \
+            redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
 
 
 class _StepHook:
