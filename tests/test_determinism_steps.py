@@ -84,3 +84,12 @@ def test_step_hook_never_leaks_into_the_namespace():
     namespace = {"x": 1.0}
     check_determinism("for i in range(2):\n    x = x + 1\n", namespace)
     assert STEP_HOOK not in namespace and namespace["x"] == 3.0
+
+
+def test_code_after_the_loop_is_checked_too():
+    cell = "import numpy as np\nfor i in range(2):\n    w = i\nfinal = np.random.rand()\n"
+    report = check_determinism(cell, {})
+    d = report.first_divergence
+    assert report.to_dict()["steps"] == 2
+    assert (d["step"], d["variable"], d["cause"]) == (2, "final", "unseeded_rng")
+    assert d["line"] == 4 and "after the last step" in report.headline

@@ -236,7 +236,7 @@ def _changed(candidates: list[Path], run0: RunRecord, before: Snapshot,
     kept = []
     for path in candidates:
         name = format_path(path)
-        if name in assigned or any(step.get(name) != initial.get(name) for step in run0.steps):
+        if name in assigned or any(s.get(name) != initial.get(name) for s in run0.states):
             kept.append(path)
     return kept
 
@@ -244,6 +244,8 @@ def _changed(candidates: list[Path], run0: RunRecord, before: Snapshot,
 def _restrict(record: RunRecord, tracked: list[Path]) -> None:
     names = {format_path(p) for p in tracked}
     record.steps = [{n: d for n, d in step.items() if n in names} for step in record.steps]
+    if record.end is not None:
+        record.end = {n: d for n, d in record.end.items() if n in names}
 
 
 def _per_step(run0: RunRecord, rerun: RunRecord) -> list[dict[str, Any]]:
@@ -316,7 +318,9 @@ def _headline(report: dict[str, Any]) -> str:
     where = ""
     if d["line"] is not None:
         where = f", line {d['line']}" + (f" of `{d['function']}`" if d["function"] else "")
-    text = f"diverges at step {d['step']} in `{d['variable']}`{where}: {_CAUSE_WORDS[d['cause']]}"
+    when = (f"at step {d['step']}" if d["step"] < report["steps"]
+            else "after the last step (in the code after the loop)")
+    text = f"diverges {when} in `{d['variable']}`{where}: {_CAUSE_WORDS[d['cause']]}"
     allocation = d["allocation"]
     if allocation:
         text += f" from `{allocation['call']}`"

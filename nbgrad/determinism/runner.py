@@ -71,6 +71,7 @@ class RunError:
 class RunRecord:
     config: RunConfig
     steps: list[dict[str, Digest]] = field(default_factory=list)
+    end: dict[str, Digest] | None = None
     kept: list[dict[str, Any]] = field(default_factory=list)
     diffs: list[dict[str, Difference | None]] = field(default_factory=list)
     error: RunError | None = None
@@ -78,18 +79,22 @@ class RunRecord:
     registry: AllocationRegistry = field(default_factory=AllocationRegistry)
     tracer: StepTracer | None = None
 
+    @property
+    def states(self) -> list[dict[str, Digest]]:
+        """Digests after every step, then after the code that follows the loop (if any ran)."""
+        return self.steps if self.end is None else [*self.steps, self.end]
+
     def first_difference(self, other: RunRecord) -> int | None:
-        """First step whose digests differ (or that only one of the runs reached)."""
-        for index in range(max(len(self.steps), len(other.steps))):
-            if index >= len(self.steps) or index >= len(other.steps):
-                return index
-            if self.steps[index] != other.steps[index]:
+        """First state whose digests differ (or that only one of the runs reached)."""
+        mine, theirs = self.states, other.states
+        for index in range(max(len(mine), len(theirs))):
+            if index >= len(mine) or index >= len(theirs) or mine[index] != theirs[index]:
                 return index
         return None
 
     def diverged_names(self, other: RunRecord, step: int) -> list[str]:
-        mine = self.steps[step] if step < len(self.steps) else {}
-        theirs = other.steps[step] if step < len(other.steps) else {}
+        mine = self.states[step] if step < len(self.states) else {}
+        theirs = other.states[step] if step < len(other.states) else {}
         return [n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n)]
 
 
@@ -197,14 +202,21 @@ class _StepHook:
             self.record.tracer.start(sys._getframe(1))
 
     def end_of_cell(self) -> None:
-        """A cell without a loop is one step, recorded when it finishes."""
+        """A cell without a loop is one step; otherwise code after the loop is checked too."""
         if self.loop_steps == 0:
             self._digest_step()
+        else:
+            self.record.end = self._digests(self.runner.tracked_values())
+
+    @staticmethod
+    def _digests(values: dict[str, Any]) -> dict[str, Digest]:
+        digests = digest_all({n: v for n, v in values.items() if v is not _MISSING_DIGEST})
+        digests.update({n: _MISSING_DIGEST for n, v in values.items() if v is _MISSING_DIGEST})
+        return digests
 
     def _digest_step(self) -> None:
         values = self.runner.tracked_values()
-        digests = digest_all({n: v for n, v in values.items() if v is not _MISSING_DIGEST})
-        digests.update({n: _MISSING_DIGEST for n, v in values.items() if v is _MISSING_DIGEST})
+        digests = self._digests(values)
         step = len(self.record.steps)
         self.record.steps.append(digests)
         if self.keep:
