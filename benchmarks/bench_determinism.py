@@ -167,7 +167,9 @@ def main() -> None:
         machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                    f"Python {platform.python_version()}, numpy {np.__version__}")
         results = Path(__file__).with_name("RESULTS_determinism.md")
-        results.write_text(_RESULTS.format(table=text, machine=machine))
+        gpu_note = ("this run had one." if cupy is not None
+                    else "this run had none, so the GPU variant was skipped.")
+        results.write_text(_RESULTS.format(table=text, machine=machine, gpu_note=gpu_note))
 
 
 _RESULTS = """\
@@ -182,7 +184,8 @@ per-step digests, one poisoned and reseeded rerun with per-step digests, restore
 two plain runs of the same cell from the same state.  Goal: < 1.2×.
 *digest throughput*: the host digest (XXH3-128 when `xxhash` is installed, else SHA-1,
 chunks hashed on all cores) over a 256 MB buffer; on the GPU the device digest kernel
-(16 bytes per array come back to the host).
+(16 bytes per array come back to the host).  Timings are the best of two on a shared
+machine.  A "CuPy (GPU)" row is added when CuPy sees a CUDA device; {gpu_note}
 """
 
 
