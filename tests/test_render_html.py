@@ -118,8 +118,7 @@ def test_header_says_the_verdict_in_words(path: Path) -> None:
 def test_heatmap_marks_exactly_the_failing_cells(path: Path) -> None:
     report = json.loads(path.read_text())
     elements = parse(render_html(report))
-    cells = [e for e in elements if e.tag == "td" and e.attrs.get("class") in
-             ("nbgrad-fail", "nbgrad-cell")]
+    cells = [e for e in elements if e.tag == "td" and "title" in e.attrs]
     expected = [
         (block, value)
         for block in report["blocks"] if block["heatmap"]
@@ -128,9 +127,9 @@ def test_heatmap_marks_exactly_the_failing_cells(path: Path) -> None:
     assert len(cells) == len(expected)
     for cell, (block, value) in zip(cells, expected, strict=True):
         failing = value is not None and value > block["tolerance"]
-        assert (cell.attrs["class"] == "nbgrad-fail") == failing
-        red, green, blue = map(int, re.search(r"background-color: rgb\((\d+), (\d+), (\d+)\)",
-                                              cell.attrs["style"]).groups())
+        assert (cell.attrs.get("class") == "nbgrad-fail") == failing
+        assert ("FAILS" in cell.attrs["title"]) == failing
+        red, green, blue = (int(cell.attrs["bgcolor"][k:k + 2], 16) for k in (1, 3, 5))
         if failing:
             assert red > green + 60 and red > blue + 60
         elif value is not None:
@@ -262,3 +261,22 @@ def _cell_style() -> str:
     from nbgrad.report.html import CELL_STYLE
 
     return CELL_STYLE
+
+
+def test_large_reports_draw_failing_heatmaps_first_within_the_page_budget() -> None:
+    from nbgrad.report.html import HEATMAP_CELL_BUDGET
+
+    report = json.loads((FIXTURES[0].parent / "gradcheck_fast_unchecked.json").read_text())
+    failing = report["blocks"][0]
+    passing = dict(copy.deepcopy(failing), passed=True, diagnoses=["ok"], tolerance=1.0)
+    blocks = [dict(copy.deepcopy(passing), name=f"P{k}") for k in range(12)]
+    blocks.insert(7, dict(failing, name="F"))
+    report["blocks"] = blocks
+    markup = render_html(report)
+    drawn = re.findall(r'<div style="font-size: 12px; margin-bottom: 2px">(\w+) \(', markup)
+    per_map = failing["heatmap"]["rows"] * failing["heatmap"]["cols"]
+    assert len(drawn) == HEATMAP_CELL_BUDGET // per_map
+    assert "F" in drawn
+    omitted = markup.split("Not drawn here (page size): ")[1].split(";")[0].split(", ")
+    assert sorted(drawn + omitted) == sorted(b["name"] for b in blocks)
+    assert len(markup) < 150 * HEATMAP_CELL_BUDGET

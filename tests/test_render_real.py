@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def test_real_gradient_report_marks_theta2_bias_column(gradient_report: dict) ->
     assert theta2["flagged"] == [0, 6, 12]
     page = bundle["text/html"]
     heatmap = page.split("Theta2 (3×6)")[1].split("</table>")[0]
-    rows = heatmap.split("<tr>")[2:]
+    rows = re.split(r"<tr[ >]", heatmap)[2:]
     assert [row.count('class="nbgrad-fail"') for row in rows] == [1, 1, 1]
     assert all(row.split("<td ")[1].find('class="nbgrad-fail"') >= 0 for row in rows)
     assert html.escape(gradient_report["headline"]) in page

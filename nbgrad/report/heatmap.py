@@ -47,28 +47,47 @@ def rgb(colour: tuple[int, int, int]) -> str:
     return "rgb({}, {}, {})".format(*colour)
 
 
+def hex_colour(colour: tuple[int, int, int]) -> str:
+    """``#rrggbb``: the shortest colour the sanitiser accepts, for the thousands of cells."""
+    return "#{:02x}{:02x}{:02x}".format(*colour)
+
+
+def cell_count(block: dict[str, Any]) -> int:
+    heatmap = block.get("heatmap")
+    return 0 if heatmap is None else heatmap["rows"] * heatmap["cols"]
+
+
 def render_heatmap(block: dict[str, Any]) -> str:
-    """The block's heatmap as a sanitiser-safe table, or a note when the report has none."""
+    """The block's heatmap as a sanitiser-safe table, or a note when the report has none.
+
+    Markup per cell is kept minimal (a 48×48 map has 2304 cells): sizes come
+    from ``col`` and ``tr``, gaps from ``border-spacing``; a cell carries only
+    its colour (``bgcolor``, which the sanitiser allows on ``td``), its hover
+    text and, when failing, a class and a dark outline.
+    """
     heatmap = block.get("heatmap")
     if heatmap is None:
         return '<p style="color: #666666">No heatmap in this report for this block.</p>'
-    cell = _cell_px(heatmap["cols"])
+    px = _cell_px(heatmap["cols"])
+    n_rows, n_cols = _layout(block)
     col_step = max(1, math.ceil(heatmap["cols"] / 12))
+    columns = "<col>" + f'<col style="width: {px}px">' * heatmap["cols"]
     header = "".join(
-        _axis_label(_span(j, heatmap["cols"], _layout(block)[1]) if j % col_step == 0 else "")
+        _axis_label(_span(j, heatmap["cols"], n_cols) if j % col_step == 0 else "")
         for j in range(heatmap["cols"])
     )
     rows = "".join(
-        f"<tr>{_axis_label(_span(i, heatmap['rows'], _layout(block)[0]))}"
-        + "".join(_cell(block, i, j, value, cell) for j, value in enumerate(values))
+        f'<tr style="height: {px}px">{_axis_label(_span(i, heatmap["rows"], n_rows))}'
+        + "".join(_cell(block, i, j, value) for j, value in enumerate(values))
         + "</tr>"
         for i, values in enumerate(heatmap["values"])
     )
     return (
         '<div style="display: inline-block; vertical-align: top; margin: 4px 18px 4px 0">'
         f'<div style="font-size: 12px; margin-bottom: 2px">{_caption(block)}</div>'
-        '<table class="nbgrad-heatmap" style="border-collapse: collapse; font-size: 10px; '
-        f'line-height: 1"><tr><th></th>{header}</tr>{rows}</table></div>'
+        '<table class="nbgrad-heatmap" style="border-collapse: separate; border-spacing: 1px; '
+        f'table-layout: fixed; font-size: 9px; line-height: 1">{columns}'
+        f"<tr><th></th>{header}</tr>{rows}</table></div>"
     )
 
 
@@ -92,29 +111,28 @@ def legend(tolerance: float) -> str:
     )
 
 
-def _cell(block: dict[str, Any], i: int, j: int, value: float | None, px: int) -> str:
+def _cell(block: dict[str, Any], i: int, j: int, value: float | None) -> str:
     tolerance = block["tolerance"]
-    failing = value is not None and value > tolerance
-    border = "1px solid #3a0010" if failing else "1px solid #ffffff"
-    title = _cell_title(block, i, j, value)
-    return (
-        f'<td title="{html.escape(title)}" class="{"nbgrad-fail" if failing else "nbgrad-cell"}" '
-        f'style="width: {px}px; height: {px}px; padding: 0; border: {border}; '
-        f'background-color: {rgb(cell_colour(value, tolerance))}"></td>'
-    )
+    colour = hex_colour(cell_colour(value, tolerance))
+    title = html.escape(_cell_title(block, i, j, value))
+    if value is not None and value > tolerance:
+        return (f'<td class="nbgrad-fail" title="{title}" bgcolor="{colour}" '
+                'style="outline: 1px solid #3a0010"></td>')
+    return f'<td title="{title}" bgcolor="{colour}"></td>'
 
 
 def _cell_title(block: dict[str, Any], i: int, j: int, value: float | None) -> str:
+    """Hover text: where (row and column of the 2-D view; ranges when pooled) and the error."""
     heatmap = block["heatmap"]
     n_rows, n_cols = _layout(block)
-    rows = _span(i, heatmap["rows"], n_rows)
     cols = _span(j, heatmap["cols"], n_cols)
-    where = f"{block['name']} row {rows}, col {cols}"
+    if len(block["shape"]) <= 1:
+        where = f"{block['name']}[{cols}]"
+    else:
+        where = f"{block['name']}[{_span(i, heatmap['rows'], n_rows)}, {cols}]"
     if value is None:
-        return f"{where}: not checked"
-    verdict = "FAILS" if value > block["tolerance"] else "ok"
-    pooled = "max " if heatmap["pooled"] else ""
-    return f"{where}: {pooled}rel. error {fmt.num(value)} ({verdict})"
+        return f"{where} not checked"
+    return f"{where} {fmt.num(value)}{' FAILS' if value > block['tolerance'] else ''}"
 
 
 def _caption(block: dict[str, Any]) -> str:
@@ -125,7 +143,7 @@ def _caption(block: dict[str, Any]) -> str:
         if heatmap["pooled"]
         else ""
     )
-    view = "" if len(block["shape"]) == 2 else f" viewed as {n_rows}×{n_cols}"
+    view = "" if len(block["shape"]) <= 2 else f" viewed as {n_rows}×{n_cols}"
     return html.escape(
         f"{block['name']} ({fmt.shape(block['shape'])}{view}{pooled}): "
         f"{block['n_flagged']} of {block['checked']} checked elements fail"
@@ -147,10 +165,7 @@ def _span(position: int, pooled: int, full: int) -> str:
 
 
 def _axis_label(text: str) -> str:
-    return (
-        '<th style="font-weight: normal; color: #555555; padding: 0 2px; font-size: 9px; '
-        f'text-align: right">{html.escape(text)}</th>'
-    )
+    return f'<th style="font-weight: normal; color: #555555">{html.escape(text)}</th>'
 
 
 def _cell_px(cols: int) -> int:

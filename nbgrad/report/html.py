@@ -50,8 +50,9 @@ STATUS_WORDS = {
     "diverged": "DIVERGED — the runs disagree",
     "error": "ERROR — the check could not finish",
 }
-#: Heatmaps drawn in the static page; further blocks are listed in the table only.
-MAX_HEATMAPS = 12
+#: Heatmap cells in one static page (about 70 bytes each): failing blocks are drawn
+#: first; blocks beyond the budget are in the table, the widget and the JSON.
+HEATMAP_CELL_BUDGET = 6000
 SORT_KEYS: dict[str, Callable[[tuple[str, dict[str, Any]]], Any]] = {
     "rel. error": lambda pair: -(pair[1]["rel_error"] or 0.0),
     "|analytic − numeric|": lambda pair: -abs((pair[1]["analytic"] or 0.0)
@@ -114,10 +115,26 @@ def gradcheck_body(report: dict[str, Any]) -> str:
         + block_table(blocks)
         + heading("Relative error per element")
         + heatmap.legend(report["tolerance"])
-        + "".join(heatmap.render_heatmap(block) for block in blocks[:MAX_HEATMAPS])
+        + heatmaps(blocks)
         + step_curve(report)
         + worst_elements(blocks, "rel. error")
     )
+
+
+def heatmaps(blocks: list[dict[str, Any]]) -> str:
+    """Failing blocks' heatmaps first, then passing ones, within the page's cell budget."""
+    shown, left = [], HEATMAP_CELL_BUDGET
+    for block in sorted(blocks, key=lambda b: b["passed"]):
+        if heatmap.cell_count(block) <= left:
+            shown.append(block)
+            left -= heatmap.cell_count(block)
+    omitted = [b["name"] for b in blocks if b not in shown]
+    note = (
+        f'<p style="margin: 2px 0; color: #555555">Not drawn here (page size): '
+        f"{html.escape(', '.join(omitted))}; see the live widget or the JSON.</p>"
+        if omitted else ""
+    )
+    return "".join(heatmap.render_heatmap(b) for b in blocks if b in shown) + note
 
 
 def findings(report: dict[str, Any]) -> str:
