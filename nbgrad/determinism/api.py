@@ -34,7 +34,7 @@ from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord, format_u
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.determinism.steps import PreparedCell, prepare_callable, prepare_source
 from nbgrad.determinism.usercode import context_lines, register_source
-from nbgrad.errors import UsageError
+from nbgrad.errors import SnapshotError, UsageError
 from nbgrad.report.base import SCHEMA_VERSION
 from nbgrad.report.determinism import DeterminismReport
 
@@ -139,7 +139,11 @@ class _Check:
         if tracked is None:
             runner.tracked = _changed(runner.tracked, run0, before, cell)
             _restrict(run0, runner.tracked)
-        after = Snapshot.take(namespace)
+        try:
+            after = Snapshot.take(namespace)
+        except SnapshotError as exc:
+            raise SnapshotError(f"run 0 completed and its results are in the namespace, but no "
+                                f"rerun was made: {exc}") from exc
         try:
             return self._reruns(runner, run0, runs, poison, compare_numpy, backend)
         except KeyboardInterrupt as exc:

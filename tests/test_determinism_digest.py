@@ -1,0 +1,60 @@
+"""Digests compare bits exactly; differences are measured in absolute, relative and ULP terms."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from nbgrad.determinism.difference import difference
+from nbgrad.determinism.digest import PARALLEL_CHUNK, digest_all, host_digest, value_digest
+
+FLOAT_ARRAYS = hnp.arrays(dtype=st.sampled_from([np.float32, np.float64]),
+                          shape=hnp.array_shapes(max_dims=3, max_side=6),
+                          elements={"allow_nan": False, "allow_infinity": False})
+
+
+@settings(max_examples=60, deadline=None)
+@given(FLOAT_ARRAYS, st.data())
+def test_digest_changes_with_any_single_bit_and_not_with_layout(array, data):
+    assert host_digest(array) == host_digest(np.asfortranarray(array).copy(order="F"))
+    raw = array.copy().reshape(-1).view(np.uint8)
+    position = data.draw(st.integers(0, raw.size - 1))
+    bit = data.draw(st.integers(0, 7))
+    raw[position] ^= np.uint8(1 << bit)
+    flipped = raw.view(array.dtype).reshape(array.shape)
+    assert host_digest(flipped) != host_digest(array)
+
+
+def test_signed_zero_nan_payload_shape_and_dtype_all_count():
+    nan_a = np.array([np.nan])
+    nan_b = nan_a.view(np.uint64).copy()
+    nan_b += 1
+    assert host_digest(np.array([0.0])) != host_digest(np.array([-0.0]))
+    assert host_digest(nan_a) != host_digest(nan_b.view(np.float64))
+    assert host_digest(np.zeros(4)) != host_digest(np.zeros((2, 2)))
+    assert host_digest(np.zeros(4)) != host_digest(np.zeros(4, dtype=np.float32))
+    assert value_digest(1.0) != value_digest(1)
+    assert value_digest([1.0, 2.0]) == value_digest([1.0, 2.0])
+
+
+def test_large_buffers_hashed_in_parallel_chunks_are_still_exact():
+    big = np.arange(PARALLEL_CHUNK // 8 * 3 + 5, dtype=np.float64)
+    same = big.copy()
+    assert host_digest(big) == host_digest(same)
+    same[-1] += 1.0
+    assert host_digest(big) != host_digest(same)
+    assert digest_all({"a": big, "b": big.copy()})["a"] == digest_all({"b": big.copy()})["b"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(FLOAT_ARRAYS, st.integers(1, 1000))
+def test_difference_counts_ulps_and_is_symmetric(array, steps):
+    moved = array.copy()
+    for _ in range(min(steps, 3)):
+        moved = np.nextafter(moved, np.inf, dtype=array.dtype)
+    forward, backward = difference(array, moved), difference(moved, array)
+    assert forward == backward
+    assert forward.max_ulps == (min(steps, 3) if array.size else 0)
+    assert difference(array, array.copy()).max_abs == 0.0
