@@ -109,16 +109,27 @@ def run_notebook(path: Path, output_dir: Path, *, stem: str | None = None,
 
 
 def collect_checks(notebook: Any, name: str) -> list[CheckRow]:
-    """Every nbgrad report in the notebook's outputs, in cell order."""
+    """Every nbgrad report in the notebook's outputs, in cell order.
+
+    A cell tagged ``nbgrad-expect-fail`` that ran but showed no report is a
+    row of its own: the failure it was meant to demonstrate went missing.
+    """
     rows = []
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
         expect_fail = EXPECT_FAIL_TAG in cell.get("metadata", {}).get("tags", [])
-        for output in cell.get("outputs", []):
-            report = output.get("data", {}).get(MIME_TYPE)
-            if output.get("output_type") in ("display_data", "execute_result") and report:
-                rows.append(_row(name, index, cell.get("execution_count"), report, expect_fail))
+        count = cell.get("execution_count")
+        reports = [
+            output["data"][MIME_TYPE]
+            for output in cell.get("outputs", [])
+            if output.get("output_type") in ("display_data", "execute_result")
+            and MIME_TYPE in output.get("data", {})
+        ]
+        rows += [_row(name, index, count, report, expect_fail) for report in reports]
+        if expect_fail and not reports and count is not None:
+            rows.append(CheckRow(name, index, count, fmt.MISSING, fmt.MISSING, fmt.MISSING,
+                                 True, False, f"NO REPORT in a cell tagged {EXPECT_FAIL_TAG}", ""))
     return rows
 
 

@@ -88,7 +88,7 @@ def test_bug_and_fix_notebook_passes_and_is_exported(tmp_path: Path, capsys) -> 
 def test_failures_unexpected_passes_and_errors_fail_the_run(tmp_path: Path, capsys) -> None:
     failing = write_notebook(tmp_path / "failing.ipynb", [(fixture_cell("gradcheck_scale"), False)])
     surprise = write_notebook(tmp_path / "surprise.ipynb",
-                              [(fixture_cell("gradcheck_pass"), True)])
+                              [(fixture_cell("gradcheck_pass"), True), ("x = 1", True)])
     broken = write_notebook(tmp_path / "broken.ipynb", [
         (fixture_cell("determinism_unseeded_rng"), False), ("1 / 0", False),
         (fixture_cell("gradcheck_pass"), False)])
@@ -99,12 +99,14 @@ def test_failures_unexpected_passes_and_errors_fail_the_run(tmp_path: Path, caps
     assert status == 1
     assert "FAILED" in next(line for line in printed.splitlines() if line.startswith("failing"))
     assert "UNEXPECTED PASS: expected this check to fail" in printed
+    assert f"NO REPORT in a cell tagged {EXPECT_FAIL_TAG}" in printed
     assert "broken.ipynb raised:" in printed and "ZeroDivisionError" in printed
     collected = json.loads(summary.read_text())
     assert collected["ok"] is False
-    assert [(c["notebook"], c["ok"]) for c in collected["checks"]] == [
-        ("failing.ipynb", False), ("surprise.ipynb", False), ("broken.ipynb", False)]
-    assert collected["checks"][2]["figure"] == "step 0: W (unseeded_rng)"
+    assert [(c["notebook"], c["cell"], c["ok"]) for c in collected["checks"]] == [
+        ("failing.ipynb", 1, False), ("surprise.ipynb", 1, False), ("surprise.ipynb", 2, False),
+        ("broken.ipynb", 1, False)]
+    assert collected["checks"][3]["figure"] == "step 0: W (unseeded_rng)"
     errors = {Path(n["path"]).name: n["error"] for n in collected["notebooks"]}
     assert errors["failing.ipynb"] is None and "ZeroDivisionError" in errors["broken.ipynb"]
     assert (tmp_path / "out" / "broken.html").is_file(), "a notebook that raised is still exported"
