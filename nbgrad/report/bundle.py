@@ -18,9 +18,13 @@ gone (notebook reopened, kernel restarted, widget state not saved, which is
 the default) it writes "Error displaying widget: model not found" and does
 *not* fall back to the bundle's ``text/html``; VS Code behaves the same
 (microsoft/vscode-jupyter#8635).  nbconvert (and so nbviewer) drops widget
-views whose state is not in the notebook metadata and shows the HTML.  So a
-widget in the bundle would make every shared notebook show an error where the
-report should be, which is the one thing the static output exists to prevent.
+views whose state is not in the notebook metadata (``WidgetsDataTypeFilter``)
+and shows the HTML; when the state *is* saved (nbclient saves it, so every
+``python -m nbgrad run`` export would have it) it renders the widget through
+the html-manager script fetched from unpkg.com, a network dependency.  So a
+widget in the bundle would make every shared notebook show an error (or need
+the network) where the report should be, which is the one thing the static
+output exists to prevent.
 :func:`nbgrad.report.widget.report_widget` gives the interactive view as its
 own output whenever it is wanted.
 """
