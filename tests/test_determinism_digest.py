@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -49,12 +49,13 @@ def test_large_buffers_hashed_in_parallel_chunks_are_still_exact():
 
 
 @settings(max_examples=60, deadline=None)
-@given(FLOAT_ARRAYS, st.integers(1, 1000))
+@given(FLOAT_ARRAYS, st.integers(1, 3))
 def test_difference_counts_ulps_and_is_symmetric(array, steps):
+    assume(np.all(np.abs(array) < 1e30))  # stay clear of inf
     moved = array.copy()
-    for _ in range(min(steps, 3)):
+    for _ in range(steps):
         moved = np.nextafter(moved, np.inf, dtype=array.dtype)
     forward, backward = difference(array, moved), difference(moved, array)
     assert forward == backward
-    assert forward.max_ulps == (min(steps, 3) if array.size else 0)
+    assert forward.max_ulps == (steps if array.size else 0)
     assert difference(array, array.copy()).max_abs == 0.0
