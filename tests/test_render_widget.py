@@ -9,12 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from nbgrad.report import fmt
+from nbgrad.report import Report, fmt
 from nbgrad.report.base import MIME_TYPE
 from nbgrad.report.bundle import WIDGET_MIME_TYPE, mimebundle, use_live_widgets
 from nbgrad.report.html import SORT_KEYS, render_html
 from nbgrad.report.text import render_text
 from nbgrad.report.widget import ALL_VARIABLES, report_widget
+
+
+class FixtureReport(Report):
+    kind = "fixture"
+
+    def __init__(self, report: dict) -> None:
+        self.report = report
+
+    def to_dict(self) -> dict:
+        return self.report
+
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "reports").glob("*.json"))
 
@@ -43,7 +54,7 @@ def test_every_fixture_builds_a_widget(path: Path) -> None:
 
 def test_block_selector_swaps_heatmap_and_worst_elements() -> None:
     report = load("gradcheck_seed003_regularisation")
-    widget = report_widget(report)
+    widget = report_widget(FixtureReport(report))
     assert widget.block_selector.value == "Theta2", "opens on the first failing block"
     for block in report["blocks"]:
         widget.block_selector.value = block["name"]

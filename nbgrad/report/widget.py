@@ -26,8 +26,15 @@ from nbgrad.report.heatmap import legend, render_heatmap
 ALL_VARIABLES = "all tracked variables"
 
 
-def report_widget(report: dict[str, Any]) -> widgets.VBox:
-    """Return the interactive view of a gradcheck or determinism report."""
+def report_widget(report: Any) -> widgets.VBox:
+    """Return the interactive view of a report object or of its dictionary.
+
+    ``report_widget(report)`` as a cell's last line shows it as its own output,
+    next to the static one (see :mod:`nbgrad.report.bundle` for why the widget
+    is not in the report's own bundle by default).
+    """
+    if hasattr(report, "to_dict"):
+        report = report.to_dict()
     if fmt.report_kind(report) == "gradcheck":
         return GradcheckWidget(report)
     return DeterminismWidget(report)
