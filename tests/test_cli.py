@@ -64,7 +64,7 @@ def test_bug_and_fix_notebook_passes_and_is_exported(tmp_path: Path, capsys) -> 
          + 'display(FixtureReport("determinism_deterministic"))\n1 + 1', False),
     ])
     status = main(["run", str(notebook), "--output-dir", str(tmp_path / "out"),
-                   "--timeout", "60"])
+                   "--timeout", "60", "--kernel", "python3"])
     printed = capsys.readouterr().out
     assert status == 0, printed
     rows = [line.split() for line in printed.splitlines() if line.startswith("bug_and_fix")]

@@ -8,24 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
+from test_render_text import FixtureReport
 
-from nbgrad.report import Report, fmt
+from nbgrad.report import fmt
 from nbgrad.report.base import MIME_TYPE
 from nbgrad.report.bundle import WIDGET_MIME_TYPE, mimebundle, use_live_widgets
 from nbgrad.report.html import SORT_KEYS, render_html
 from nbgrad.report.text import render_text
 from nbgrad.report.widget import ALL_VARIABLES, report_widget
-
-
-class FixtureReport(Report):
-    kind = "fixture"
-
-    def __init__(self, report: dict) -> None:
-        self.report = report
-
-    def to_dict(self) -> dict:
-        return self.report
-
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "reports").glob("*.json"))
 
