@@ -129,10 +129,6 @@ class ParamSet:
     blocks: list[Block]
     keys: list[Any]
 
-    @property
-    def parts(self) -> list[Part]:
-        return [part for block in self.blocks for part in block.parts]
-
 
 def describe(structure: str, key: Any) -> str:
     """How the user wrote the parameter: ``params['W']``, ``params[0]``, ``params``."""
