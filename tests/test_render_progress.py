@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nbgrad.report.progress import REDRAW_INTERVAL, WidgetBar, describe, progress_reporter
+from nbgrad.report.progress import (
+    REDRAW_INTERVAL,
+    Progress,
+    WidgetBar,
+    describe,
+    progress_reporter,
+)
 
 
 def test_quick_checks_show_nothing() -> None:
@@ -22,16 +27,21 @@ def test_quick_checks_show_nothing() -> None:
 
 def test_slow_checks_rewrite_one_line_and_wipe_it() -> None:
     stream = io.StringIO()
-    with progress_reporter("gradcheck W", min_seconds=0, stream=stream) as callback:
-        callback(10, 40)
-        callback(11, 40)  # within the redraw interval: skipped
-        time.sleep(REDRAW_INTERVAL * 1.2)
-        callback(30, 40)
-        callback(40, 40)  # the last one is always drawn
+    now = [100.0]
+    progress = Progress("gradcheck W", 1.0, stream, clock=lambda: now[0])
+    progress(1, 40)  # before min_seconds: nothing
+    now[0] += 1.5
+    progress(10, 40)
+    now[0] += REDRAW_INTERVAL / 2
+    progress(11, 40)  # within the redraw interval: skipped
+    now[0] += REDRAW_INTERVAL
+    progress(30, 40)
+    progress(40, 40)  # the last one is always drawn
+    progress.close()
     written = stream.getvalue()
     draws = written.split("\r")[1:-2]
     assert [d.split(": ")[1].split(" (")[0] for d in draws] == ["10/40", "30/40", "40/40"]
-    assert "about" in draws[0] and "left" in draws[0]
+    assert draws[0].endswith("(25%), 1.5 s elapsed, about 4.5 s left")
     assert "left" not in draws[-1]
     assert "\n" not in written
     wipe = written.split("\r")[-2]

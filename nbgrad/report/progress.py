@@ -39,16 +39,23 @@ def progress_reporter(
 class Progress:
     """The callback: throttles redraws and opens the display lazily."""
 
-    def __init__(self, label: str, min_seconds: float, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        min_seconds: float,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
         self.min_seconds = min_seconds
         self.stream = stream
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.last_drawn = float("-inf")
         self.display: WidgetBar | TextLine | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self.started < self.min_seconds:
             return
         if now - self.last_drawn < REDRAW_INTERVAL and done < total:
