@@ -149,6 +149,10 @@ def test_progress_is_called_with_growing_counts():
     done = [c[0] for c in calls]
     assert done == list(range(1, report.evaluations + 1))
     assert all(total >= count for count, total in calls)
+    totals = [c[1] for c in calls]
+    assert totals == sorted(totals)  # the plan only grows
+    assert calls[0][1] >= 2 * w.size  # the element-wise plan is announced early
+    assert calls[-1] == (report.evaluations, report.evaluations)
 
 
 def test_label_and_mode_are_recorded():

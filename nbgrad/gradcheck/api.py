@@ -31,7 +31,7 @@ from nbgrad.gradcheck.curve import curve_for_worst
 from nbgrad.gradcheck.diagnose import diagnose_block
 from nbgrad.gradcheck.evaluate import CostCalls
 from nbgrad.gradcheck.findings import finding
-from nbgrad.gradcheck.noise import Noise, measure
+from nbgrad.gradcheck.noise import REPEATS, Noise, measure
 from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
 from nbgrad.gradcheck.steps import precision, tolerance
 from nbgrad.gradcheck.summary import RunInfo, report_document
@@ -71,6 +71,8 @@ def gradcheck(
     _check_options(mode, rtol, grad, progress)
     paramset = collect(params, blocks, names)
     cost = CostCalls(fun, params, progress)
+    coordinates = sum(len(block.parts) * block.size for block in paramset.blocks)
+    cost.expect(1 + REPEATS + (2 * coordinates if mode == "full" else 0))
     with preserved(paramset) as snapshot:
         f0, returned = cost.base()
         gradients = block_gradients(_analytic(grad, params, returned), paramset)
@@ -159,7 +161,6 @@ def _compare(
     ]
     if mode == "fast":
         return fast.check(paramset, analytic, f0, cost, eps_of, tolerances, seed)
-    cost.expect(2 * sum(len(block.parts) * block.size for block in blocks))
     return [
         BlockCheck(
             block,

@@ -112,5 +112,5 @@ class CostCalls:
         return scalar_cost(cost, where)
 
     def expect(self, more: int) -> None:
-        """Announce ``more`` calls still to come, so that progress shows an honest total."""
-        self.total = self.count + more
+        """Announce ``more`` calls on top of those already planned, for an honest progress total."""
+        self.total = max(self.total, self.count) + more
