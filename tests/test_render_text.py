@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from nbgrad.errors import ReportFormatError
 from nbgrad.report import Report, fmt
-from nbgrad.report.text import MAX_STEP_ROWS, render_text
+from nbgrad.report.text import MAX_MAP_ROWS, MAX_STEP_ROWS, render_text
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "reports").glob("*.json"))
 GRADCHECK = [p for p in FIXTURES if p.stem.startswith("gradcheck")]
@@ -127,3 +127,27 @@ def test_step_compaction_keeps_every_divergent_step(pattern: list[bool]) -> None
         shown += range(int(first), int(last or first) + 1)
         assert bool(step["diverged"]) == pattern[int(first)]
     assert shown == list(range(len(pattern)))
+
+
+@pytest.mark.parametrize("path", GRADCHECK, ids=lambda p: p.stem)
+def test_character_map_shows_where_small_failing_blocks_are_wrong(path: Path) -> None:
+    report = json.loads(path.read_text())
+    text = render_text(report)
+    for block in report["blocks"]:
+        title = f"{block['name']} (rows × columns"
+        heatmap = block["heatmap"]
+        if block["passed"] or heatmap["rows"] > MAX_MAP_ROWS:
+            assert not any(line.startswith(title) for line in text.splitlines())
+            continue
+        lines = text.split(title)[1].split("\n\n")[0].splitlines()[1:]
+        assert len(lines) == heatmap["rows"]
+        for index, (line, values) in enumerate(zip(lines, heatmap["values"], strict=True)):
+            assert line.split() == [str(index), "".join(
+                "?" if v is None else "X" if v > block["tolerance"] else "." for v in values)]
+
+
+def test_seed003_map_points_at_the_bias_column() -> None:
+    text = render_text(json.loads((FIXTURES[0].parent /
+                                   "gradcheck_seed003_regularisation.json").read_text()))
+    lines = text.split("Theta2 (rows × columns")[1].splitlines()[1:4]
+    assert [line.split()[1] for line in lines] == ["X....."] * 3

@@ -14,6 +14,8 @@ from nbgrad.report import fmt
 
 #: Per-step rows shown before the table is cut (the full series is in the JSON).
 MAX_STEP_ROWS = 12
+#: Failing blocks whose heatmap fits in this many rows get a character map in the log.
+MAX_MAP_ROWS = 16
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -50,6 +52,7 @@ def _gradcheck_sections(report: dict[str, Any]) -> list[list[str]]:
     return [
         _header(report, facts),
         _block_table(report["blocks"]),
+        *(_character_map(block) for block in report["blocks"] if not block["passed"]),
         _worst_elements(report["blocks"]),
         _findings(report["findings"]),
     ]
@@ -70,6 +73,21 @@ def _block_table(blocks: list[dict[str, Any]]) -> list[str]:
     ]
     headers = ["block", "shape", "dtype", "max rel err", "tol", "wrong/checked", "diagnosis"]
     return table(headers, rows)
+
+
+def _character_map(block: dict[str, Any]) -> list[str]:
+    """Where a small failing block is wrong, readable in a CI log: X wrong, . ok, ? unchecked."""
+    heatmap = block["heatmap"]
+    if heatmap is None or heatmap["rows"] > MAX_MAP_ROWS:
+        return []
+    pooled = ", max-pooled" if heatmap["pooled"] else ""
+    lines = [f"{block['name']} (rows × columns{pooled}; X wrong, . ok, ? not checked):"]
+    for index, values in enumerate(heatmap["values"]):
+        marks = "".join(
+            "?" if v is None else "X" if v > block["tolerance"] else "." for v in values
+        )
+        lines.append(f"{index:>4}  {marks}")
+    return lines
 
 
 def _scale_note(block: dict[str, Any]) -> str:
