@@ -151,3 +151,22 @@ def test_seed003_map_points_at_the_bias_column() -> None:
                                    "gradcheck_seed003_regularisation.json").read_text()))
     lines = text.split("Theta2 (rows × columns")[1].splitlines()[1:4]
     assert [line.split()[1] for line in lines] == ["X....."] * 3
+
+
+@pytest.mark.parametrize("field", ["blocks", "noise", "findings"])
+def test_a_malformed_report_names_the_missing_field(field: str) -> None:
+    from nbgrad.report.html import render_html
+    from nbgrad.report.widget import report_widget
+
+    report = json.loads(GRADCHECK[0].read_text())
+    del report[field]
+    for render in (render_text, render_html, report_widget):
+        with pytest.raises(ReportFormatError, match=f"gradcheck report has no field '{field}'"):
+            render(report)
+
+
+def test_a_field_of_the_wrong_type_is_reported() -> None:
+    report = json.loads(DETERMINISM[0].read_text())
+    report["per_step"] = 7
+    with pytest.raises(ReportFormatError, match="wrong type"):
+        render_text(report)

@@ -6,12 +6,14 @@ an em dash rather than crash or print ``None``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from nbgrad.errors import ReportFormatError
 
 MISSING = "—"
+Rendered = TypeVar("Rendered")
 KINDS = ("gradcheck", "determinism")
 
 
@@ -25,6 +27,31 @@ def report_kind(report: Any) -> str:
     if kind not in KINDS:
         raise ReportFormatError(f"report['kind'] is {kind!r}; expected one of {KINDS}")
     return kind
+
+
+def renderer(render: Callable[[dict[str, Any]], Rendered]) -> Callable[[dict[str, Any]], Rendered]:
+    """Turn a malformed report's KeyError/TypeError into a ReportFormatError naming the field.
+
+    A report from an older or foreign producer should say what is wrong with
+    it, not fail with a traceback from inside a renderer.
+    """
+
+    @functools.wraps(render)
+    def checked(report: dict[str, Any]) -> Rendered:
+        kind = report_kind(report)
+        try:
+            return render(report)
+        except KeyError as error:
+            raise ReportFormatError(
+                f"{kind} report has no field {error.args[0]!r} (see docs/report-schema.md)"
+            ) from error
+        except (TypeError, AttributeError) as error:
+            raise ReportFormatError(
+                f"{kind} report has a field of the wrong type ({error}); "
+                "validate it with nbgrad.report.schema.validate_report"
+            ) from error
+
+    return checked
 
 
 def num(value: float | None, digits: int = 2) -> str:

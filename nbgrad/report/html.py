@@ -61,6 +61,7 @@ SORT_KEYS: dict[str, Callable[[tuple[str, dict[str, Any]]], Any]] = {
 }
 
 
+@fmt.renderer
 def render_html(report: dict[str, Any]) -> str:
     """Return the self-contained static HTML of a gradcheck or determinism report."""
     kind = fmt.report_kind(report)

@@ -18,6 +18,7 @@ MAX_STEP_ROWS = 12
 MAX_MAP_ROWS = 16
 
 
+@fmt.renderer
 def render_text(report: dict[str, Any]) -> str:
     """Return the aligned plain-text summary of a gradcheck or determinism report."""
     kind = fmt.report_kind(report)

@@ -35,7 +35,12 @@ def report_widget(report: Any) -> widgets.VBox:
     """
     if hasattr(report, "to_dict"):
         report = report.to_dict()
-    if fmt.report_kind(report) == "gradcheck":
+    return _build(report)
+
+
+@fmt.renderer
+def _build(report: dict[str, Any]) -> widgets.VBox:
+    if report["kind"] == "gradcheck":
         return GradcheckWidget(report)
     return DeterminismWidget(report)
 
