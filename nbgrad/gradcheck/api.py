@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from nbgrad.backend import to_numpy
 from nbgrad.errors import EvaluationError, GradientError, UsageError
@@ -71,11 +74,42 @@ def gradcheck(
     _check_options(mode, rtol, grad, progress)
     paramset = collect(params, blocks, names)
     cost = CostCalls(fun, params, progress)
+    measured = _measure(paramset, cost, grad, rtol, mode, seed)
+    run = RunInfo(
+        mode=mode,
+        label=label if label is not None else getattr(fun, "__name__", "fun"),
+        evaluations=cost.count,
+        noise=measured.noise,
+        elapsed_s=time.perf_counter() - started,
+    )
+    return _report(measured, run)
+
+
+@dataclass
+class Measured:
+    """Everything evaluated while the parameters were being moved."""
+
+    checks: list[BlockCheck]
+    thetas: list[np.ndarray]
+    noise: Noise
+    f0: float
+    curve: dict[str, Any] | None
+
+
+def _measure(
+    paramset: ParamSet,
+    cost: CostCalls,
+    grad: Callable[[Any], Any] | None,
+    rtol: float | None,
+    mode: str,
+    seed: int,
+) -> Measured:
+    """All evaluations, inside :func:`preserved` so every exit restores the parameters."""
     coordinates = sum(len(block.parts) * block.size for block in paramset.blocks)
     cost.expect(1 + REPEATS + (2 * coordinates if mode == "full" else 0))
     with preserved(paramset) as snapshot:
         f0, returned = cost.base()
-        gradients = block_gradients(_analytic(grad, params, returned), paramset)
+        gradients = block_gradients(_analytic(grad, paramset.params, returned), paramset)
         _refuse_if_changed(snapshot)
         thetas = [to_numpy(block.view).reshape(-1).copy() for block in paramset.blocks]
         noise = measure(cost, f0)
@@ -86,22 +120,22 @@ def gradcheck(
         checks = _compare(paramset, gradients, f0, cost, eps_of, rtol, mode, seed)
         flagged = any(check.flagged.any() for check in checks)
         curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" or flagged else None
+    return Measured(checks, thetas, noise, f0, curve)
+
+
+def _report(measured: Measured, run: RunInfo) -> GradcheckReport:
+    """Diagnose every block and assemble the report document."""
+    checks, noise = measured.checks, measured.noise
     diagnoses = [
-        diagnose_block(check, theta, noise) for check, theta in zip(checks, thetas, strict=True)
+        diagnose_block(check, theta, noise)
+        for check, theta in zip(checks, measured.thetas, strict=True)
     ]
     # Failing blocks first, in the user's order; each block's findings most specific first.
     ordered = sorted(diagnoses, key=lambda diagnosis: diagnosis.passed)
     findings = [item for diagnosis in ordered for item in diagnosis.findings]
     if noise.noisy:
-        findings.append(_noise_finding(noise, f0, checks))
-    run = RunInfo(
-        mode=mode,
-        label=label if label is not None else getattr(fun, "__name__", "fun"),
-        evaluations=cost.count,
-        noise=noise,
-        elapsed_s=time.perf_counter() - started,
-    )
-    return GradcheckReport(report_document(checks, diagnoses, findings, curve, run))
+        findings.append(_noise_finding(noise, measured.f0, checks))
+    return GradcheckReport(report_document(checks, diagnoses, findings, measured.curve, run))
 
 
 def _check_options(mode: str, rtol: float | None, grad: Any, progress: Any) -> None:
