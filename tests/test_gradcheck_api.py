@@ -165,3 +165,15 @@ def test_label_and_mode_are_recorded():
     assert document["status"] == "pass"
     assert document["step_curve"]["block"] == "params"
     assert len(document["step_curve"]["steps"]) == len(document["step_curve"]["numeric"])
+
+
+def test_engine_imports_neither_ipython_nor_widgets():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nbgrad.gradcheck, nbgrad.report.gradcheck;"
+        "print(sorted(m for m in ('IPython', 'ipywidgets') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
