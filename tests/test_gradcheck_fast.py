@@ -91,6 +91,9 @@ def test_fast_mode_checks_only_what_it_needs():
     report = gradcheck(cost, nn_params, blocks=SEED003_BLOCKS, mode="fast")
     assert report.passed
     assert all(block["checked"] == 0 for block in report.blocks)
+    # A passing fast verdict says what it cannot rule out.
+    assert [f["code"] for f in report.findings] == ["fast_sensitivity"] * 2
+    assert all(f["details"]["smallest_detectable"] > 0 for f in report.findings)
     heat = report.blocks[0]["heatmap"]
     assert all(value is None for row in heat["values"] for value in row)
 

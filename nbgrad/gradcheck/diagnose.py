@@ -320,4 +320,24 @@ def diagnose_block(check: BlockCheck, theta: np.ndarray, noise: Noise) -> Diagno
     if noise.noisy:
         codes.append("noisy")
     passed = not (flat or check.flagged.any() or unlocalised)
+    if passed and directions is not None:
+        findings.append(_fast_sensitivity(check))
     return Diagnosis(codes=codes or ["ok"], passed=passed, scale=scale, findings=findings)
+
+
+def _fast_sensitivity(check: BlockCheck) -> dict[str, Any]:
+    """What a passing fast-mode verdict does and does not rule out."""
+    name = check.block.name
+    smallest = check.tolerance * float(
+        np.sqrt(sum(float(part.analytic @ part.analytic) for part in check.parts))
+    )
+    directions = len(check.directions.failed) if check.directions else 0
+    return finding(
+        name,
+        "fast_sensitivity",
+        0.9,
+        f"{name}: {directions} random directional derivatives agree with the analytic "
+        f"gradient; an error in a single element would have shown if larger than about "
+        f"{smallest:.1g} (tolerance × ‖gradient‖) — mode='full' checks every element",
+        smallest_detectable=smallest,
+    )
