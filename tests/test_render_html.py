@@ -280,3 +280,40 @@ def test_large_reports_draw_failing_heatmaps_first_within_the_page_budget() -> N
     omitted = markup.split("Not drawn here (page size): ")[1].split(";")[0].split(", ")
     assert sorted(drawn + omitted) == sorted(b["name"] for b in blocks)
     assert len(markup) < 150 * HEATMAP_CELL_BUDGET
+
+
+SANITIZE_ALL = """
+import { Sanitizer } from '@jupyterlab/apputils/lib/sanitizer.js';
+import fs from 'fs';
+const sanitizer = new Sanitizer();
+const pages = JSON.parse(fs.readFileSync(0, 'utf8'));
+process.stdout.write(JSON.stringify(pages.map((page) => sanitizer.sanitize(page))));
+"""
+
+
+def test_the_real_jupyterlab_sanitizer_keeps_every_element_attribute_and_style() -> None:
+    """Runs JupyterLab's own Sanitizer (node + @jupyterlab/apputils from the labextension build)."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    node = shutil.which("node")
+    if node is None or not (root / "node_modules/@jupyterlab/apputils/lib/sanitizer.js").exists():
+        pytest.skip("needs node and node_modules/@jupyterlab/apputils (jlpm install)")
+    reports = [json.loads(path.read_text()) for path in FIXTURES]
+    pages = [render_html(report) for report in reports]
+    result = subprocess.run([node, "--input-type=module", "-e", SANITIZE_ALL], cwd=root,
+                            input=json.dumps(pages), capture_output=True, text=True, timeout=60,
+                            check=True)
+    for page, cleaned in zip(pages, json.loads(result.stdout), strict=True):
+        assert _structure(cleaned) == _structure(page)
+
+
+def _structure(markup: str) -> list:
+    """Elements with their attributes, styles as normalised property maps, and text."""
+    def styles(value: str | None) -> dict[str, str]:
+        pairs = (d.split(":", 1) for d in (value or "").split(";") if d.strip())
+        return {k.strip(): " ".join(v.split()) for k, v in pairs}
+
+    return [(e.tag, {k: v for k, v in e.attrs.items() if k != "style"},
+             styles(e.attrs.get("style")), e.text) for e in parse(markup)]
