@@ -127,3 +127,19 @@ def test_complex_block_in_fast_mode_localises_the_imaginary_part():
 def test_fast_mode_float32_network_passes():
     cost, nn_params = seed003_problem(np.float32)
     assert gradcheck(cost, nn_params, blocks=SEED003_BLOCKS, mode="fast").passed
+
+
+def test_errors_everywhere_stop_the_search_with_a_sample():
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=(100, 100))
+    noise = rng.normal(size=theta.shape) * 0.1
+    report = gradcheck(
+        lambda t: float(np.sum(np.sin(t))), theta, grad=lambda t: np.cos(t) + noise, mode="fast"
+    )
+    block = report.to_dict()["blocks"][0]
+    assert not report.passed
+    assert block["fast"]["stopped"] and block["fast"]["sampled"] == 12
+    assert block["n_flagged"] == 12  # every sampled element is wrong
+    assert report.evaluations < 2 * theta.size / 10
+    assert "wrong throughout" in report.headline
+    assert any(f["code"] == "unlocalised" for f in report.findings)

@@ -66,6 +66,7 @@ class Directions:
     unlocalised: list[tuple[int, int]] = field(default_factory=list)
     stopped: bool = False
     verdict_evaluations: int = 0
+    sampled: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """The block's ``fast`` entry in the report."""
@@ -75,6 +76,7 @@ class Directions:
             "tests": self.tests,
             "unlocalised": [[int(lo), int(hi)] for lo, hi in self.unlocalised[:20]],
             "stopped": self.stopped,
+            "sampled": self.sampled,
         }
 
 

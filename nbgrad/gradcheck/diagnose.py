@@ -251,14 +251,17 @@ def _unlocalised_finding(check: BlockCheck) -> dict[str, Any]:
     directions = check.directions
     assert directions is not None
     ranges = directions.unlocalised
-    why = (
-        "errors are everywhere, so the search stopped"
-        if directions.stopped
-        else "their halves passed separately (errors below the tolerance per half)"
-    )
+    if directions.stopped:
+        wrong = int(check.flagged.sum())
+        why = (
+            f"errors are everywhere, so the search stopped; of {directions.sampled} elements "
+            f"drawn at random from those ranges and checked one by one, {wrong} are wrong"
+        )
+    else:
+        why = "their halves passed separately (errors below the tolerance per half)"
     return finding(
         check.block.name,
-        "mismatch",
+        "unlocalised",
         0.6,
         f"{check.block.name}: {len(ranges)} range(s) of coordinates fail as a group but were not "
         f"narrowed down to elements: {why} — run mode='full' on this block",

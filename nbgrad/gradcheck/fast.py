@@ -47,6 +47,7 @@ errors larger than about ``tol·‖a‖``; smaller ones need ``mode="full"``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,8 @@ LEAF = 2
 MAX_FRONTIER = 64
 #: Elements confirmed one by one when a whole-block pattern is inferred from directions.
 EVIDENCE = 3
+#: Elements drawn at random and checked one by one when the search stops ("wrong everywhere").
+SAMPLE = 12
 
 
 @dataclass
@@ -186,20 +189,36 @@ class Search:
         return Test(a1, a1 - linear, extrapolated, extrapolated > coords.tol, size)
 
     def localise(self) -> list[int]:
-        """Coordinates left in failing ranges of at most :data:`LEAF` elements."""
-        frontier = [(0, self.coords.count)]
+        """Coordinates left in failing ranges of at most :data:`LEAF` elements.
+
+        Breadth first, so that the frontier holds the ranges failing at one
+        level: more than :data:`MAX_FRONTIER` of them means the errors are
+        everywhere, and enumerating them would cost more than full mode.
+        """
+        frontier = deque([(0, self.coords.count)])
         leaves: list[int] = []
         while frontier:
             if len(frontier) > MAX_FRONTIER:
                 self.stopped = True
                 self.unlocalised.extend(frontier)
                 break
-            lo, hi = frontier.pop()
+            lo, hi = frontier.popleft()
             if hi - lo <= LEAF:
                 leaves.extend(range(lo, hi))
             else:
                 frontier.extend(self.failing_halves(lo, hi))
         return sorted(leaves)
+
+    def sample_unlocalised(self, n: int) -> list[int]:
+        """Up to ``n`` distinct coordinates drawn uniformly from the unlocalised ranges."""
+        lengths = np.array([hi - lo for lo, hi in self.unlocalised])
+        if not lengths.size:
+            return []
+        starts = np.array([lo for lo, _ in self.unlocalised])
+        ends = np.cumsum(lengths)
+        draws = self.rng.choice(int(ends[-1]), size=min(n, int(ends[-1])), replace=False)
+        ranges = np.searchsorted(ends, draws, side="right")
+        return sorted(int(k) for k in starts[ranges] + draws - (ends[ranges] - lengths[ranges]))
 
     def failing_halves(self, lo: int, hi: int) -> list[tuple[int, int]]:
         """The halves of a failing range that fail too; one redraw before giving up on it."""
@@ -278,7 +297,10 @@ def localise(state: BlockSearch) -> BlockCheck:
     if any(directions.failed) and not directions.flat:
         directions.whole_block = whole_block_pattern(state.tests)
         if directions.whole_block is None:
-            confirm(search.localise(), parts, coords)
+            leaves = search.localise()
+            sampled = search.sample_unlocalised(SAMPLE) if search.stopped else []
+            directions.sampled = len(sampled)
+            confirm(sorted(set(leaves) | set(sampled)), parts, coords)
         else:
             confirm(_largest(analytic, EVIDENCE), parts, coords)
             for part in parts:
