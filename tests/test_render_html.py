@@ -317,3 +317,14 @@ def _structure(markup: str) -> list:
 
     return [(e.tag, {k: v for k, v in e.attrs.items() if k != "style"},
              styles(e.attrs.get("style")), e.text) for e in parse(markup)]
+
+
+def test_an_error_only_under_poison_is_called_evidence() -> None:
+    from nbgrad.report.text import render_text
+
+    report = json.loads((FIXTURES[0].parent / "determinism_error_run0.json").read_text())
+    assert "poison" not in render_html(report) + render_text(report)
+    report["error"] = dict(report["error"], run=1, under_poison=True)
+    assert "Run 1 raised ValueError — only under poisoned allocations" in render_html(report)
+    assert "run 1 raised ValueError: shapes" in render_text(report)
+    assert "(only under poisoned allocations)" in render_text(report)

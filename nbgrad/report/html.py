@@ -245,8 +245,8 @@ def determinism_body(report: dict[str, Any]) -> str:
 def error_section(error: dict[str, Any] | None) -> str:
     if error is None:
         return ""
-    poison = " — only under poisoned allocations: evidence of uninitialised memory" * bool(
-        error["under_poison"])
+    poison = (" — only under poisoned allocations: evidence of uninitialised memory"
+              if error["under_poison"] else "")
     return (
         heading(f"Run {error['run']} raised {error['type']}{poison}")
         + f'<p class="nbgrad-error" style="margin: 2px 0">{html.escape(error["type"])}: '

@@ -166,8 +166,9 @@ class _Axis:
 
 def _points(plot: Plot) -> list[tuple[float, float]]:
     return [
-        (x, y)  # type: ignore[misc]
-        for s in plot.series for x, y in zip(s.xs, s.ys, strict=True) if _usable(x, y, plot)
+        (x, y)
+        for s in plot.series for x, y in zip(s.xs, s.ys, strict=True)
+        if y is not None and _usable(x, y, plot)
     ]
 
 
@@ -201,10 +202,10 @@ def _line(series: Series, plot: Plot, x_axis: _Axis, y_axis: _Axis) -> str:
     segments: list[list[tuple[float, float]]] = [[]]
     dots = []
     for x, y in zip(series.xs, series.ys, strict=True):
-        if not _usable(x, y, plot):
+        if y is None or not _usable(x, y, plot):
             segments.append([])
             continue
-        px, py = x_axis(x), y_axis(y)  # type: ignore[arg-type]
+        px, py = x_axis(x), y_axis(y)
         segments[-1].append((px, py))
         tip = html.escape(f"{series.name}: {fmt.num(x, 1) if plot.x_log else x} → {fmt.num(y)}")
         dots.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{series.colour}">'
