@@ -10,10 +10,14 @@ STAMP  := $(VENV)/.nbgrad-installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The editable install's build hook (hatch-jupyter-builder) runs `jlpm install`
+# and builds the JupyterLab extension into nbgrad/labextension once;
+# `labextension develop` links it into the venv so `jupyter lab` loads it.
+$(STAMP): pyproject.toml package.json yarn.lock $(wildcard labextension/src/*.ts labextension/style/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -e ".[test]"
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/jupyter labextension develop --overwrite .
 	touch $@
 
 # Debian's Chromium for the browser tests (no browser downloads work here).
@@ -31,7 +35,11 @@ lint: setup
 pytest: setup browser
 	$(BIN)/python -m pytest
 
-test: lint pytest
+test: lint pytest jstest
+
+# Unit tests of the extension's list model (jest, node_modules from setup).
+jstest: setup
+	$(BIN)/jlpm test
 
 bench: setup
 	$(BIN)/python -m pip install -q ".[bench]"

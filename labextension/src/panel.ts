@@ -186,7 +186,8 @@ export class ChecksPanel extends Widget {
     item.tabIndex = 0;
     item.title = row.headline;
 
-    const figure = element('span', 'nbgrad-ChecksPanel-figure');
+    const figure = element('div', 'nbgrad-ChecksPanel-figure');
+    figure.append(element('span', 'nbgrad-ChecksPanel-kind', row.kind ?? '?'), ' ');
     if (row.previous !== null) {
       figure.append(outcomeNode(row.previous, 'nbgrad-ChecksPanel-previous'), ' → ');
     }
@@ -203,12 +204,11 @@ export class ChecksPanel extends Widget {
     const top = element('div', 'nbgrad-ChecksPanel-line');
     top.append(
       element('span', `nbgrad-ChecksPanel-badge nbgrad-tone-${statusTone(row.status)}`, row.status),
-      element('span', 'nbgrad-ChecksPanel-kind', row.kind ?? '?'),
-      figure,
+      element('span', 'nbgrad-ChecksPanel-label', row.label),
       element('span', 'nbgrad-ChecksPanel-count', `[${row.executionCount ?? ' '}]`),
       rerun
     );
-    item.append(top, element('div', 'nbgrad-ChecksPanel-label', row.label));
+    item.append(top, figure);
     item.addEventListener('click', () => void this._goToCell(row.cellId));
     item.addEventListener('keydown', event => {
       if (event.key === 'Enter') {

@@ -1,0 +1,354 @@
+"""The JupyterLab extension end to end: a real ``jupyter lab``, a real kernel, Debian's chromium.
+
+One notebook with real nbgrad checks (a wrong gradient, an unseeded training
+loop, a right gradient, and a report displayed as bare JSON) is run in the
+browser; the test then uses the sidebar the way a user would: reads the list,
+filters it, jumps to a cell, re-runs a check after the fix, switches to a
+second notebook opened from disk (never executed) and back, deletes a cell
+and clears the outputs.  The screenshot it takes is the README's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import nbgrad
+from nbgrad.report import MIME_TYPE
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.timeout(240)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("needs Debian's /usr/bin/chromium", allow_module_level=True)
+
+from playwright.sync_api import Locator, Page, expect, sync_playwright  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOT = REPO / "test-artifacts" / "panel.png"
+README_SCREENSHOT = REPO / "docs" / "panel.png"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+SETUP = """\
+import numpy as np
+import nbgrad
+
+BUG = True  # the last cell of the notebook fixes it
+W = np.array([[0.5, -1.0, 2.0], [0.3, 1.5, -0.7]])
+
+def cost_and_grad(W):
+    grad = (2 * W[:, ::-1]) if BUG else 2 * W
+    return float((W ** 2).sum()), grad"""
+
+FAILING = "nbgrad.gradcheck(cost_and_grad, W, label='dense layer')"
+
+DIVERGING = '''\
+nbgrad.check_determinism("""
+import numpy as np
+losses = []
+for step in range(3):
+    noise = np.random.rand(4)
+    losses.append(float(noise.sum()))
+""", {}, label="training loop")'''
+
+PASSING = """\
+good = nbgrad.gradcheck(lambda V: (float((V ** 3).sum()), 3 * V ** 2), W.copy(), label='cubic')
+good"""
+
+JSON_ONLY = """\
+from IPython.display import display
+display({"application/vnd.nbgrad.report+json": good.to_dict()}, raw=True)"""
+
+FIX = "BUG = False"
+
+#: Cell index in the notebook of each code cell that shows a report.
+FAILING_CELL, DIVERGING_CELL, PASSING_CELL, JSON_ONLY_CELL = 2, 3, 4, 6
+
+
+def _notebook() -> nbformat.NotebookNode:
+    filler = "\n\n".join(f"Notes on the model, paragraph {i}." for i in range(40))
+    cells = [
+        nbformat.v4.new_markdown_cell("# nbgrad panel"),
+        nbformat.v4.new_code_cell(SETUP),
+        nbformat.v4.new_code_cell(FAILING),
+        nbformat.v4.new_code_cell(DIVERGING),
+        nbformat.v4.new_code_cell(PASSING),
+        nbformat.v4.new_markdown_cell(filler),
+        nbformat.v4.new_code_cell(JSON_ONLY),
+        nbformat.v4.new_code_cell(FIX),
+    ]
+    return _with_python_kernel(nbformat.v4.new_notebook(cells=cells))
+
+
+def _saved_notebook() -> nbformat.NotebookNode:
+    """A notebook as it lands on disk from someone else: outputs saved, never run here."""
+    W = np.array([[1.0, 2.0], [3.0, 4.0]])
+    report = nbgrad.gradcheck(lambda V: (float((V**2).sum()), V), W, label="shared layer")
+    cell = nbformat.v4.new_code_cell(
+        "nbgrad.gradcheck(f, W)",
+        execution_count=7,
+        outputs=[
+            nbformat.v4.new_output(
+                "display_data", data={MIME_TYPE: report.to_dict(), "text/plain": "report"}
+            )
+        ],
+    )
+    return _with_python_kernel(nbformat.v4.new_notebook(cells=[cell]))
+
+
+def _with_python_kernel(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return notebook
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _lab_settings(config_dir: Path) -> None:
+    """Start the notebook's kernel without asking; no news or update toasts over the panel."""
+    settings = config_dir / "lab" / "user-settings" / "@jupyterlab"
+    for plugin, values in [
+        ("apputils-extension/notification", {"checkForUpdates": False, "fetchNews": "false"}),
+        ("notebook-extension/tracker", {"autoStartDefaultKernel": True}),
+    ]:
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"jupyter lab did not answer within 90 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A JupyterLab server on a free port, token off, isolated from the user's settings."""
+    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbgrad" / "package.json"
+    if not installed.exists():
+        pytest.fail(f"the nbgrad labextension is not installed ({installed}); run `make setup`")
+    root = tmp_path_factory.mktemp("lab-root")
+    home = tmp_path_factory.mktemp("jupyter-home")
+    nbformat.write(_notebook(), root / "checks.ipynb")
+    nbformat.write(_saved_notebook(), root / "shared.ipynb")
+    _lab_settings(home / "config")
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+    }
+    port = _free_port()
+    log = home / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "jupyterlab",
+                f"--port={port}", "--ip=127.0.0.1", "--no-browser",
+                "--ServerApp.open_browser=False", "--IdentityProvider.token=", "--allow-root",
+                "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+            ],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, server, log)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def page(lab: str) -> Iterator[Page]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+# -- helpers reading the UI -------------------------------------------------
+
+
+def _rows(page: Page) -> Locator:
+    return page.locator(".nbgrad-ChecksPanel-row")
+
+
+def _statuses(page: Page) -> list[str]:
+    return [row.get_attribute("data-status") or "" for row in _rows(page).all()]
+
+
+def _cell(page: Page, index: int) -> Locator:
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
+
+
+def _menu(page: Page, menu: str, command: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
+    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+
+
+#: Whether a cell's top lies inside the notebook's scrolled viewport.
+IN_VIEW = """cell => {
+    const box = cell.getBoundingClientRect();
+    const port = cell.closest('.jp-WindowedPanel-outer').getBoundingClientRect();
+    return box.top >= port.top && box.top < port.bottom;
+}"""
+
+ACTIVE = re.compile(r"(^|\s)jp-mod-active(\s|$)")
+
+
+def _wait_for_kernel(lab: str) -> None:
+    """Until the notebook's kernel is idle with the page connected: cells run before are dropped."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{lab}/api/kernels", timeout=5) as response:
+                kernels = json.load(response)
+        except OSError:  # the server answers 500 while a kernel is half started
+            kernels = []
+        if any(k["execution_state"] == "idle" and k["connections"] > 0 for k in kernels):
+            return
+        time.sleep(0.3)
+    pytest.fail("no kernel became idle and connected within 60 s")
+
+
+def _open_notebook(page: Page, lab: str) -> None:
+    page.goto(f"{lab}/lab/tree/checks.ipynb")
+    _wait_for_kernel(lab)
+    page.locator('.jp-SideBar li[data-id="nbgrad-checks"]').click()
+    expect(page.locator(".nbgrad-ChecksPanel-empty")).to_contain_text("No nbgrad checks")
+
+
+def _run_all(page: Page) -> None:
+    _menu(page, "Run", "runmenu:run-all")
+    expect(_cell(page, 7).locator(".jp-InputPrompt")).to_have_text("[6]:", timeout=90_000)
+
+
+# -- the test ---------------------------------------------------------------
+
+
+def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
+    _open_notebook(page, lab)
+    _run_all(page)
+
+    # The list: every check, in cell order, with its status and execution count.
+    expect(_rows(page)).to_have_count(4)
+    assert _statuses(page) == ["fail", "diverged", "pass", "pass"]
+    counts = page.locator(".nbgrad-ChecksPanel-count").all_inner_texts()
+    assert counts == ["[2]", "[3]", "[4]", "[5]"]
+    kinds = page.locator(".nbgrad-ChecksPanel-kind").all_inner_texts()
+    assert kinds == ["gradcheck", "determinism", "gradcheck", "gradcheck"]
+    labels = page.locator(".nbgrad-ChecksPanel-label").all_inner_texts()
+    assert labels[:3] == ["dense layer", "training loop", "cubic"]
+    expect(_rows(page).nth(1).locator(".nbgrad-ChecksPanel-current")).to_have_text(
+        "step 0 · unseeded_rng"
+    )
+    before = _rows(page).nth(0).locator(".nbgrad-ChecksPanel-current").inner_text()
+    assert float(before) > 1e-3  # a real, large relative error from the reversed columns
+    expect(page.locator(".nbgrad-ChecksPanel-summary")).to_have_text("4 checks · 2 failing")
+
+    # The renderer: it draws the bare JSON, and outranks the static HTML of a full bundle.
+    bare = _cell(page, JSON_ONLY_CELL).locator(".jp-OutputArea-output .nbgrad-report")
+    expect(bare).to_have_attribute("data-status", "pass")
+    headline = _rows(page).nth(3).get_attribute("title")
+    assert headline
+    expect(bare.locator(".nbgrad-report-headline")).to_contain_text(headline)
+    expect(bare.locator(".nbgrad-report-blocks tbody tr")).to_have_count(1)
+    failing_output = _cell(page, FAILING_CELL).locator(".nbgrad-report")
+    expect(failing_output).to_have_attribute("data-status", "fail")
+    expect(failing_output.locator(".nbgrad-report-blocks")).to_contain_text("(2, 3)")
+    expect(_cell(page, DIVERGING_CELL).locator(".nbgrad-report-cause")).to_contain_text(
+        "unseeded_rng"
+    )
+
+    # "Failing only".
+    page.locator(".nbgrad-ChecksPanel-failingOnly").check()
+    assert _statuses(page) == ["fail", "diverged"]
+    page.locator(".nbgrad-ChecksPanel-failingOnly").uncheck()
+    expect(_rows(page)).to_have_count(4)
+
+    # Click: the notebook scrolls to the cell and makes it the active one.
+    _cell(page, 7).click()
+    target = _cell(page, FAILING_CELL)
+    target.evaluate("cell => cell.closest('.jp-WindowedPanel-outer').scrollTop = 1e9")
+    page.wait_for_timeout(200)
+    assert not target.evaluate(IN_VIEW)
+    _rows(page).nth(0).click()
+    expect(target).to_have_class(ACTIVE)
+    page.wait_for_function(IN_VIEW, arg=target.element_handle())
+
+    # Re-run after the fix (the last cell set BUG = False): history arrow, new status.
+    _rows(page).nth(0).locator(".nbgrad-ChecksPanel-rerun").click()
+    first = _rows(page).nth(0)
+    expect(first).to_have_attribute("data-status", "pass", timeout=60_000)
+    expect(first.locator(".nbgrad-ChecksPanel-previous")).to_have_text(before)
+    after = first.locator(".nbgrad-ChecksPanel-current").inner_text()
+    assert float(after) < 1e-6
+    expect(first.locator(".nbgrad-ChecksPanel-figure")).to_have_text(f"gradcheck {before} → {after}")
+    expect(first.locator(".nbgrad-ChecksPanel-count")).to_have_text("[7]")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    shutil.copyfile(SCREENSHOT, README_SCREENSHOT)
+
+    # Another notebook, opened from disk with saved outputs and never run.
+    page.locator(".jp-DirListing-item", has_text="shared.ipynb").dblclick()
+    expect(_rows(page)).to_have_count(1)
+    assert _statuses(page) == ["fail"]
+    expect(page.locator(".nbgrad-ChecksPanel-count")).to_have_text("[7]")
+    saved = _cell(page, 0).locator(".nbgrad-report")
+    expect(saved).to_have_attribute("data-status", "fail")
+    # ...and back: the first notebook's list and its history are still there.
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="checks.ipynb").click()
+    expect(_rows(page)).to_have_count(4)
+    expect(_rows(page).nth(0).locator(".nbgrad-ChecksPanel-previous")).to_have_text(before)
+
+    # Deleting a cell and clearing outputs update the list live.
+    _rows(page).nth(1).click()
+    expect(_cell(page, DIVERGING_CELL)).to_have_class(ACTIVE)
+    _menu(page, "Edit", "notebook:delete-cell")
+    expect(_rows(page)).to_have_count(3)
+    assert _statuses(page) == ["pass", "pass", "pass"]
+    _menu(page, "Edit", "editmenu:clear-all")
+    expect(page.locator(".nbgrad-ChecksPanel-empty")).to_contain_text("No nbgrad checks")
