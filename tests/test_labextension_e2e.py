@@ -326,7 +326,9 @@ def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
     expect(first.locator(".nbgrad-ChecksPanel-previous")).to_have_text(before)
     after = first.locator(".nbgrad-ChecksPanel-current").inner_text()
     assert float(after) < 1e-6
-    expect(first.locator(".nbgrad-ChecksPanel-figure")).to_have_text(f"gradcheck {before} → {after}")
+    expect(first.locator(".nbgrad-ChecksPanel-figure")).to_have_text(
+        f"gradcheck {before} → {after}"
+    )
     expect(first.locator(".nbgrad-ChecksPanel-count")).to_have_text("[7]")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
