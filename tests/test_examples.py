@@ -67,7 +67,7 @@ def block(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_the_examples_folder_holds_the_seed_notebooks():
     names = [path.name for path in EXAMPLES]
-    for prefix in ("seed001", "seed002", "seed003"):
+    for prefix in ("seed000", "seed001", "seed002", "seed003"):
         assert any(name.startswith(prefix) for name in names), names
 
 
@@ -122,3 +122,12 @@ def test_seed002_one_output_unit_is_flat_six_units_check_out(executed):
     one_unit, six_units = executed("seed002").of_kind("gradcheck")
     assert "flat" in one_unit["diagnoses"]
     assert six_units["passed"] and "flat" not in six_units["diagnoses"]
+
+
+def test_seed000_finds_uninitialised_memory_then_the_zeros_fix_is_deterministic(executed):
+    reports = executed("seed000").of_kind("determinism")
+    buggy, fixed = reports[0], reports[-1]
+    assert not buggy["deterministic"]
+    assert buggy["first_divergence"]["cause"] == "uninitialized_memory"
+    assert buggy["first_divergence"]["allocation"] is not None
+    assert fixed["deterministic"] and fixed["first_divergence"] is None
