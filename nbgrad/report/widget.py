@@ -55,7 +55,8 @@ class GradcheckWidget(widgets.VBox):
             options=names, value=_first_failing(report) if names else None, description="block"
         )
         self.sort_selector = widgets.ToggleButtons(
-            options=list(static.SORT_KEYS), value="rel. error", description="sort by"
+            options=list(static.SORT_KEYS), value="rel. error", description="sort by",
+            style={"button_width": "auto"},
         )
         self.heatmap_view = widgets.HTML()
         self.worst_view = widgets.HTML()

@@ -1,0 +1,82 @@
+"""The live widget in a real JupyterLab 4 and Chromium: selectors change what the page shows.
+
+The JupyterLab server fixture is the one of ``test_labextension_e2e`` (same
+isolated settings); this module only uploads its own notebook through the
+contents API, runs it, and drives the widget's controls.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.timeout(240)]
+
+if not Path("/usr/bin/chromium").exists():
+    pytest.skip("needs Debian's /usr/bin/chromium", allow_module_level=True)
+
+from playwright.sync_api import expect  # noqa: E402
+from test_cli import SETUP  # noqa: E402
+from test_labextension_e2e import (  # noqa: E402  (lab and page are module fixtures)
+    _menu,
+    _wait_for_kernel,
+    _with_python_kernel,
+)
+from test_labextension_e2e import lab as lab  # noqa: E402
+from test_labextension_e2e import page as page  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+WIDGET_CELL = """\
+from nbgrad.report.widget import report_widget
+report_widget(FixtureReport("gradcheck_seed003_regularisation"))"""
+
+
+def _upload(lab_url: str, name: str) -> None:
+    notebook = _with_python_kernel(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(WIDGET_CELL)]))
+    body = json.dumps({"type": "notebook", "format": "json", "content": notebook}).encode()
+    cookies = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
+    opener.open(f"{lab_url}/lab", timeout=10).close()  # sets the _xsrf cookie
+    xsrf = next(cookie.value for cookie in cookies if cookie.name == "_xsrf")
+    request = urllib.request.Request(
+        f"{lab_url}/api/contents/{name}", data=body, method="PUT",
+        headers={"Content-Type": "application/json", "X-XSRFToken": xsrf},
+    )
+    with opener.open(request, timeout=10) as response:
+        assert response.status in (200, 201)
+
+
+def test_widget_selectors_swap_heatmap_and_sort_in_jupyterlab(page, lab: str) -> None:
+    _upload(lab, "widget.ipynb")
+    page.goto(f"{lab}/lab/tree/widget.ipynb")
+    _wait_for_kernel(lab)
+    _menu(page, "Run", "runmenu:run-all")
+    output = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-dropdown"))
+    expect(output).to_have_count(1, timeout=90_000)
+    heatmap = output.locator(".nbgrad-heatmap")
+    expect(heatmap).to_have_count(1)
+    expect(output).to_contain_text("Theta2 (3×6): 3 of 18 checked elements fail")
+    expect(heatmap.locator("td.nbgrad-fail")).to_have_count(3)
+    assert heatmap.locator("td.nbgrad-fail").first.get_attribute("title").startswith(
+        "Theta2[0, 0] ")
+    ARTIFACTS.mkdir(exist_ok=True)
+    output.screenshot(path=str(ARTIFACTS / "widget-lab-theta2.png"))
+
+    output.locator(".widget-dropdown select").select_option("Theta1")
+    expect(output).to_contain_text("Theta1 (5×4): 0 of 20 checked elements fail")
+    expect(heatmap.locator("td.nbgrad-fail")).to_have_count(0)
+    expect(heatmap.locator("td[title]")).to_have_count(20)
+
+    worst = output.locator(".nbgrad-worst code")
+    by_error = worst.all_inner_texts()
+    output.locator(".widget-toggle-button", has_text="position").click()
+    expect(worst.first).to_have_text("Theta1[0, 0]")
+    by_position = worst.all_inner_texts()
+    assert sorted(by_position) == sorted(by_error) and by_position != by_error
+    output.screenshot(path=str(ARTIFACTS / "widget-lab-theta1.png"))
