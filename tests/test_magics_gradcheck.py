@@ -423,3 +423,18 @@ def test_cupy_parameters_stay_on_the_device_and_are_restored(shell, run_cell):
     ).to_dict()
     assert fused["passed"]
     assert shell.user_ns["W"] is W and W.get().tobytes() == before
+
+
+def test_a_slow_check_shows_progress_and_wipes_it(run_cell, capsys):
+    run_cell(
+        "import time\n"
+        "w = np.linspace(0.1, 1.0, 20)\n"
+        "def slow_cost():\n"
+        "    time.sleep(0.03)\n"
+        "    return float(np.sum(np.sin(w))), np.cos(w)\n"
+    )
+    capsys.readouterr()
+    assert run_cell("%gradcheck slow_cost() --wrt w").passed
+    err = capsys.readouterr().err
+    assert "gradcheck slow_cost(): " in err and "elapsed" in err
+    assert err.endswith("\r") and err.rsplit("\r", 2)[-2].strip() == ""  # the line is wiped
