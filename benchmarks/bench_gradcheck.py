@@ -32,6 +32,7 @@ its run at the previous N).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -252,7 +253,9 @@ def main() -> None:
     header = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
         f"{platform.python_implementation()} {platform.python_version()}, "
-        f"numpy {np.__version__}; total benchmark time {total:.0f} s.\n\n"
+        f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average at the end "
+        f"{os.getloadavg()[0]:.1f} (wall times on a shared machine vary; the call counts "
+        f"do not); total benchmark time {total:.0f} s.\n\n"
     )
     print(header + text + "\n" + READING)
     if args.output:
