@@ -34,11 +34,13 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 WIDGET_CELL = """\
 from nbgrad.report.widget import report_widget
 report_widget(FixtureReport("gradcheck_seed003_regularisation"))"""
+DETERMINISM_CELL = 'report_widget(FixtureReport("determinism_uninitialized_memory"))'
 
 
 def _upload(lab_url: str, name: str) -> None:
     notebook = _with_python_kernel(nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(WIDGET_CELL)]))
+        nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(WIDGET_CELL),
+        nbformat.v4.new_code_cell(DETERMINISM_CELL)]))
     body = json.dumps({"type": "notebook", "format": "json", "content": notebook}).encode()
     cookies = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
@@ -52,13 +54,20 @@ def _upload(lab_url: str, name: str) -> None:
         assert response.status in (200, 201)
 
 
-def test_widget_selectors_swap_heatmap_and_sort_in_jupyterlab(page, lab: str) -> None:
+@pytest.fixture(scope="module")
+def widgets(page, lab: str):
+    """The notebook uploaded, opened and run: the outputs that hold a widget."""
     _upload(lab, "widget.ipynb")
     page.goto(f"{lab}/lab/tree/widget.ipynb")
     _wait_for_kernel(lab)
     _menu(page, "Run", "runmenu:run-all")
-    output = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-dropdown"))
-    expect(output).to_have_count(1, timeout=90_000)
+    outputs = page.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-dropdown"))
+    expect(outputs).to_have_count(2, timeout=90_000)
+    return outputs
+
+
+def test_widget_selectors_swap_heatmap_and_sort_in_jupyterlab(widgets) -> None:
+    output = widgets.nth(0)
     heatmap = output.locator(".nbgrad-heatmap")
     expect(heatmap).to_have_count(1)
     expect(output).to_contain_text("Theta2 (3×6): 3 of 18 checked elements fail")
@@ -80,3 +89,14 @@ def test_widget_selectors_swap_heatmap_and_sort_in_jupyterlab(page, lab: str) ->
     by_position = worst.all_inner_texts()
     assert sorted(by_position) == sorted(by_error) and by_position != by_error
     output.screenshot(path=str(ARTIFACTS / "widget-lab-theta1.png"))
+
+
+def test_determinism_widget_redraws_the_inline_plot_per_variable(widgets) -> None:
+    output = widgets.nth(1)
+    plot = output.locator(".nbgrad-divergence-plot svg")
+    expect(plot.locator("polyline")).to_have_count(3)
+    output.locator(".widget-dropdown select").select_option("W")
+    expect(plot.locator("polyline")).to_have_count(1)
+    titles = plot.locator("circle title").all_text_contents()
+    assert titles[0] == "W: 0 → 6.00e-07" and len(titles) == 6
+    output.screenshot(path=str(ARTIFACTS / "widget-lab-determinism.png"))
