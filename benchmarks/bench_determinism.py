@@ -179,8 +179,9 @@ def main() -> None:
     text = table(rows)
     print(text)
     if args.write:
-        machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}, numpy {np.__version__}")
+        machine = (f"{platform.machine()}, {os.cpu_count()} cores, load average "
+                   f"{os.getloadavg()[0]:.1f} when it finished, Python "
+                   f"{platform.python_version()}, numpy {np.__version__}")
         results = Path(__file__).with_name("RESULTS_determinism.md")
         gpu_note = ("this run had one." if cupy is not None
                     else "this run had none, so the GPU variant was skipped.")

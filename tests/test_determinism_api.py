@@ -68,6 +68,8 @@ def test_run_0_error_is_reported_and_the_namespace_is_as_a_failing_plain_run_lea
 def test_syntax_error_is_reported_like_a_run_0_error():
     data = check_determinism("for i in range(3)\n    pass\n", {}).to_dict()
     assert data["status"] == "error" and data["error"]["type"] == "SyntaxError"
+    assert "for i in range(3)" in data["error"]["traceback"]
+    assert "ast.py" not in data["error"]["traceback"]
 
 
 # The zeroed scratch block is freed and recycled by np.empty: the plain run sees zeros

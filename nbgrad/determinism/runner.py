@@ -100,9 +100,11 @@ class RunRecord:
 
 def format_user_traceback(exc: BaseException) -> str:
     """The traceback without nbgrad's own frames: what a plain run would have shown."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_NBGRAD_DIR)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    frames = [] if isinstance(exc, SyntaxError) else [  # parsing frames are not the user's
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(_NBGRAD_DIR)]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames \
+        else []
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
 
