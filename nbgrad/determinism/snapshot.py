@@ -163,8 +163,9 @@ def _check_fits(arrays: list[ArrayEntry], max_bytes: int | None) -> None:
             names = ", ".join(f"{e.name} ({_mb(e.array.nbytes)})" for e in biggest)
             raise SnapshotError(
                 f"snapshotting the cell's state needs {_mb(needed)} but {what} is "
-                f"{_mb(available)}; biggest arrays: {names}. Track fewer names "
-                f"(--track / track=) or raise the limit (--max-snapshot-mb / max_snapshot_bytes=)."
+                f"{_mb(available)}; biggest arrays: {names}. Free memory (del arrays the "
+                f"cell does not need) or raise the limit (--max-snapshot-mb / "
+                f"max_snapshot_bytes=)."
             )
 
 
