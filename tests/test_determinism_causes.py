@@ -182,3 +182,26 @@ def test_without_poisoning_uninitialised_reads_are_not_blamed_on_poison():
     names = [e["name"] for e in report.to_dict()["experiments"]]
     assert "different poison" not in names
     assert report.deterministic or report.first_divergence["cause"] != "uninitialized_memory"
+
+
+LATE = """\
+total = np.zeros(3)
+for step in range(4):
+    if step < 2:
+        acc = np.zeros(3)
+    else:
+        acc = np.empty(3)
+    acc += step
+    total = total + acc
+"""
+
+
+def test_divergence_in_a_later_step_is_traced_from_that_step_on():
+    ns = cell_namespace("import numpy as np\n", "late")
+    report = check(LATE, ns)
+    d = report.first_divergence
+    assert (d["step"], d["variable"], d["cause"]) == (2, "acc", "uninitialized_memory")
+    assert d["line"] == line_of(LATE, "acc += step") and d["function"] is None
+    assert d["allocation"]["line"] == line_of(LATE, "acc = np.empty(3)")
+    assert [row["diverged"] != [] for row in report.to_dict()["per_step"]] == [
+        False, False, True, True]

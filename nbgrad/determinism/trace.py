@@ -94,14 +94,16 @@ class StepTracer:
     _last_line: dict[int, int] = field(default_factory=dict)
 
     def start(self, frame: FrameType | None) -> None:
-        """Trace new calls and, if given, the already running frame (the cell's own)."""
+        """Trace new calls and, if given, the already running frame that holds the loop.
+
+        Frames further up (the notebook cell that invoked the magic) are left
+        alone: they are blocked in the call for as long as tracing lasts.
+        """
         sys.settrace(self._on_call)
-        while frame is not None:
-            if self._wanted(frame.f_code):
-                frame.f_trace = self._on_event
-                frame.f_trace_lines = True
-                self._last_line[id(frame)] = frame.f_lineno
-            frame = frame.f_back
+        if frame is not None and self._wanted(frame.f_code):
+            frame.f_trace = self._on_event
+            frame.f_trace_lines = True
+            self._last_line[id(frame)] = frame.f_lineno
 
     @staticmethod
     def stop() -> None:
