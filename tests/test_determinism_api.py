@@ -196,3 +196,13 @@ def test_reruns_print_and_warn_nothing_the_user_sees_run_0_once(capsys):
     printed = capsys.readouterr().out
     assert printed.count("LOSS") == 5 and printed.count("LOSS 0\n") == 1
     assert len(caught) == 5
+
+
+def test_the_engine_imports_neither_ipython_nor_widgets():
+    import subprocess
+    import sys
+
+    code = ("import sys, nbgrad.determinism, nbgrad.report.determinism; "
+            "bad = [m for m in ('IPython', 'ipywidgets', 'cupy') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
