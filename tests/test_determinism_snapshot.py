@@ -133,3 +133,13 @@ def test_restore_is_bit_for_bit_for_any_bytes(template, noise):
     snap.restore(ns)
     assert ns["arr"] is arr and ns["view"] is view
     assert arr.tobytes() == before
+
+
+def test_a_name_bound_to_the_namespace_itself_does_not_wipe_later_ipython_names():
+    ns = make_namespace()
+    ns["G"] = ns
+    snap = Snapshot.take(ns)
+    ns["_i9"] = "history"
+    ns["fresh"] = 1
+    snap.restore(ns)
+    assert ns["G"] is ns and "_i9" in ns and "fresh" not in ns

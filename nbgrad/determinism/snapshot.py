@@ -196,6 +196,7 @@ class Snapshot:
             if is_user_name(name) and (roots is None or name in roots)
         }
         walk = _Walk(namespace_module=namespace.get("__name__"))
+        walk.seen.add(id(namespace))  # `G = globals()`: the bindings are handled on their own
         for name, value in bindings.items():
             walk.visit(value, (("name", name),))
         _check_fits(walk.arrays, max_bytes)
