@@ -233,7 +233,7 @@ def _menu(page: Page, menu: str, command: str) -> None:
 IN_VIEW = """cell => {
     const box = cell.getBoundingClientRect();
     const port = cell.closest('.jp-WindowedPanel-outer').getBoundingClientRect();
-    return box.top >= port.top && box.top < port.bottom;
+    return box.top >= port.top - 2 && box.top < port.bottom;
 }"""
 
 ACTIVE = re.compile(r"(^|\s)jp-mod-active(\s|$)")
@@ -290,16 +290,20 @@ def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
     expect(page.locator(".nbgrad-ChecksPanel-summary")).to_have_text("4 checks · 2 failing")
 
     # The renderer: it draws the bare JSON, and outranks the static HTML of a full bundle.
-    bare = _cell(page, JSON_ONLY_CELL).locator(".jp-OutputArea-output .nbgrad-report")
+    bare = _cell(page, JSON_ONLY_CELL).locator(".jp-OutputArea-output .nbgrad-Report")
     expect(bare).to_have_attribute("data-status", "pass")
     headline = _rows(page).nth(3).get_attribute("title")
     assert headline
-    expect(bare.locator(".nbgrad-report-headline")).to_contain_text(headline)
-    expect(bare.locator(".nbgrad-report-blocks tbody tr")).to_have_count(1)
-    failing_output = _cell(page, FAILING_CELL).locator(".nbgrad-report")
+    expect(bare.locator(".nbgrad-Report-headline")).to_contain_text(headline)
+    expect(bare.locator(".nbgrad-Report-blocks tbody tr")).to_have_count(1)
+    failing_output = _cell(page, FAILING_CELL).locator(".nbgrad-Report")
     expect(failing_output).to_have_attribute("data-status", "fail")
-    expect(failing_output.locator(".nbgrad-report-blocks")).to_contain_text("(2, 3)")
-    expect(_cell(page, DIVERGING_CELL).locator(".nbgrad-report-cause")).to_contain_text(
+    expect(failing_output.locator(".nbgrad-Report-blocks")).to_contain_text("(2, 3)")
+    # ...keeping the static HTML's plots one click away; the bare JSON has none.
+    _cell(page, FAILING_CELL).locator(".nbgrad-Report-static > summary").click()
+    expect(_cell(page, FAILING_CELL).locator(".nbgrad-Report-static img").first).to_be_visible()
+    expect(_cell(page, JSON_ONLY_CELL).locator(".nbgrad-Report-static")).to_have_count(0)
+    expect(_cell(page, DIVERGING_CELL).locator(".nbgrad-Report-cause")).to_contain_text(
         "unseeded_rng"
     )
 
@@ -339,7 +343,7 @@ def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
     expect(_rows(page)).to_have_count(1)
     assert _statuses(page) == ["fail"]
     expect(page.locator(".nbgrad-ChecksPanel-count")).to_have_text("[7]")
-    saved = _cell(page, 0).locator(".nbgrad-report")
+    saved = _cell(page, 0).locator(".nbgrad-Report")
     expect(saved).to_have_attribute("data-status", "fail")
     # ...and back: the first notebook's list and its history are still there.
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="checks.ipynb").click()

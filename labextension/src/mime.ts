@@ -3,9 +3,9 @@
  *
  * It draws a report from its JSON alone, so a notebook opened without a
  * kernel (widgets dead) still shows the verdict, the per-block table or the
- * first divergence, laid out like the static HTML of `nbgrad.report`.  All
- * strings go in through `textContent`: labels, source lines and error
- * messages are user-supplied.
+ * first divergence, laid out like the static HTML of `nbgrad.report` but in
+ * the theme's colours (dark themes included).  All strings go in through
+ * `textContent`: labels, source lines and error messages are user-supplied.
  */
 
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
@@ -51,7 +51,7 @@ function table(className: string, headings: string[], rows: Cell[][]): HTMLEleme
   const body = rows.map(cells => element('tr', '', ...cells.map(cell => element('td', '', cell))));
   return element(
     'table',
-    `nbgrad-report-table ${className}`,
+    `nbgrad-Report-table ${className}`,
     element('thead', '', head),
     element('tbody', '', ...body)
   );
@@ -82,18 +82,18 @@ function gradcheckBody(report: JSONObject): HTMLElement[] {
     return row;
   });
   const parts = [
-    table('nbgrad-report-blocks', ['block', 'shape', 'max rel. error', 'diagnosis'], rows)
+    table('nbgrad-Report-blocks', ['block', 'shape', 'max rel. error', 'diagnosis'], rows)
   ];
   const findings = objects(report.findings).map(finding =>
     element('li', '', text(finding.message, ''))
   );
   if (findings.length > 0) {
-    parts.push(element('ul', 'nbgrad-report-findings', ...findings));
+    parts.push(element('ul', 'nbgrad-Report-findings', ...findings));
   }
   parts.push(
     element(
       'div',
-      'nbgrad-report-meta',
+      'nbgrad-Report-meta',
       `mode ${text(report.mode)} · ${text(report.evaluations)} evaluations · ` +
         `tolerance ${formatRelError(finiteOrNull(report.tolerance))}`
     )
@@ -105,13 +105,13 @@ function sourceContext(divergence: JSONObject): HTMLElement {
   const line = finiteOrNull(divergence.line);
   const lines = objects(divergence.context).map(entry => {
     const number = finiteOrNull(entry.line);
-    const className = number === line ? 'nbgrad-report-source-hit' : '';
+    const className = number === line ? 'nbgrad-Report-source-hit' : '';
     return element('span', className, `${String(number ?? '').padStart(4)}  ${text(entry.text, '')}\n`);
   });
   if (lines.length === 0 && divergence.source !== undefined) {
-    lines.push(element('span', 'nbgrad-report-source-hit', `${line ?? ''}  ${text(divergence.source, '')}`));
+    lines.push(element('span', 'nbgrad-Report-source-hit', `${line ?? ''}  ${text(divergence.source, '')}`));
   }
-  return element('pre', 'nbgrad-report-source', ...lines);
+  return element('pre', 'nbgrad-Report-source', ...lines);
 }
 
 function divergenceBody(divergence: JSONObject): HTMLElement[] {
@@ -122,13 +122,13 @@ function divergenceBody(divergence: JSONObject): HTMLElement[] {
   const confidence = finiteOrNull(divergence.cause_confidence);
   const cause = element(
     'div',
-    'nbgrad-report-cause',
+    'nbgrad-Report-cause',
     element('strong', '', text(divergence.cause)),
     confidence === null ? '' : ` (confidence ${Math.round(confidence * 100)} %)`,
     `: ${text(divergence.explanation, '')}`
   );
   const parts = [
-    element('div', 'nbgrad-report-where', `First divergence: ${where.join(', ')}`),
+    element('div', 'nbgrad-Report-where', `First divergence: ${where.join(', ')}`),
     sourceContext(divergence),
     cause
   ];
@@ -137,7 +137,7 @@ function divergenceBody(divergence: JSONObject): HTMLElement[] {
     parts.push(
       element(
         'div',
-        'nbgrad-report-allocation',
+        'nbgrad-Report-allocation',
         `allocated by ${text(allocation.call)} in ${text(allocation.function)}, ` +
           `line ${text(allocation.line)}: ${text(allocation.source, '')}`
       )
@@ -156,7 +156,7 @@ function determinismBody(report: JSONObject): HTMLElement[] {
     parts.push(
       element(
         'pre',
-        'nbgrad-report-error',
+        'nbgrad-Report-error',
         `run ${text(error.run)} raised ${text(error.type)}: ${text(error.message, '')}`
       )
     );
@@ -171,7 +171,7 @@ function determinismBody(report: JSONObject): HTMLElement[] {
   if (experiments.length > 0) {
     parts.push(
       table(
-        'nbgrad-report-experiments',
+        'nbgrad-Report-experiments',
         ['experiment', 'poison', 'rng', 'outcome', 'first step'],
         experiments
       )
@@ -180,7 +180,7 @@ function determinismBody(report: JSONObject): HTMLElement[] {
   parts.push(
     element(
       'div',
-      'nbgrad-report-meta',
+      'nbgrad-Report-meta',
       `${text(report.runs)} runs · ${text(report.steps)} steps · ${text(report.backend)} · ` +
         `tracked: ${strings(report.tracked).join(', ') || '—'}`
     )
@@ -194,7 +194,7 @@ export function renderReport(value: unknown): HTMLElement {
   if (!parsed.ok) {
     return element(
       'div',
-      'nbgrad-report nbgrad-report-unreadable',
+      'nbgrad-Report nbgrad-Report-unreadable',
       `This nbgrad report cannot be shown: ${parsed.reason}.`
     );
   }
@@ -203,14 +203,14 @@ export function renderReport(value: unknown): HTMLElement {
   const tone = statusTone(summary.status);
   const root = element(
     'div',
-    `nbgrad-report nbgrad-tone-${tone}`,
+    `nbgrad-Report nbgrad-tone-${tone}`,
     element(
       'div',
-      'nbgrad-report-headline',
-      element('span', `nbgrad-report-badge nbgrad-tone-${tone}`, summary.status),
+      'nbgrad-Report-headline',
+      element('span', `nbgrad-Report-badge nbgrad-tone-${tone}`, summary.status),
       element('span', '', summary.headline)
     ),
-    element('div', 'nbgrad-report-label', element('code', '', summary.label)),
+    element('div', 'nbgrad-Report-label', element('code', '', summary.label)),
     ...(summary.kind === 'gradcheck' ? gradcheckBody(raw) : determinismBody(raw))
   );
   root.dataset.kind = summary.kind;
@@ -218,16 +218,40 @@ export function renderReport(value: unknown): HTMLElement {
   return root;
 }
 
+/**
+ * The bundle's static HTML (heatmaps, step curve, worst elements) folded under
+ * the summary, so outranking `text/html` loses nothing.  It goes through
+ * JupyterLab's sanitiser, exactly as the HTML renderer would put it.
+ */
+function staticDetails(html: unknown, sanitizer: IRenderMime.ISanitizer): HTMLElement | null {
+  if (typeof html !== 'string' || html === '') {
+    return null;
+  }
+  const body = element('div', 'nbgrad-Report-static-body');
+  body.innerHTML = sanitizer.sanitize(html);
+  return element(
+    'details',
+    'nbgrad-Report-static',
+    element('summary', '', 'Full report: heatmaps, plots, worst elements'),
+    body
+  );
+}
+
 class ReportRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor() {
+  constructor(options: IRenderMime.IRendererOptions) {
     super();
+    this._sanitizer = options.sanitizer;
     this.addClass('nbgrad-ReportRenderer');
   }
 
   renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    this.node.replaceChildren(renderReport(model.data[REPORT_MIME_TYPE]));
+    const report = renderReport(model.data[REPORT_MIME_TYPE]);
+    const details = staticDetails(model.data['text/html'], this._sanitizer);
+    this.node.replaceChildren(...(details === null ? [report] : [report, details]));
     return Promise.resolve();
   }
+
+  private _sanitizer: IRenderMime.ISanitizer;
 }
 
 /**
@@ -248,7 +272,7 @@ const extension: IRenderMime.IExtension = {
     safe: true,
     mimeTypes: [REPORT_MIME_TYPE],
     defaultRank: RANK,
-    createRenderer: () => new ReportRenderer()
+    createRenderer: options => new ReportRenderer(options)
   },
   rank: RANK,
   dataType: 'json'

@@ -232,7 +232,7 @@ export class ChecksPanel extends Widget {
     this._shell.activateById(panel.id);
     notebook.activeCellIndex = index;
     notebook.deselectAll();
-    await notebook.scrollToCell(notebook.widgets[index], 'center');
+    await notebook.scrollToCell(notebook.widgets[index], 'start');
     return true;
   }
 
