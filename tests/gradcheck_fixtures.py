@@ -98,3 +98,39 @@ def layer_cost(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
 def layer_grad(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = np.tanh(x @ w)
     return x.T @ ((out - y) * (1 - out**2)) / x.shape[0]
+
+
+def seed001_rnn(wrong_preactivation: bool = True, seed: int = 1):
+    """Seed 001's vanilla RNN, one time step after the first, as ``(params, cost, grad)``.
+
+    ``B = σ(A·AB + B_t·B_RNN)``, ``C = σ(B·BC)``, cost ``½(C_real − C)²``.  The
+    user's backprop takes σ' at ``B1 = A·AB`` (and at ``B_t1``) instead of at the
+    full pre-activation ``B1 + B_t1``.
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0, 1, 4)
+    b_t = sigmoid(rng.normal(size=6))
+    c_real = 0.3
+    params = [rng.normal(size=(4, 6)), rng.normal(size=(6, 1)), rng.normal(size=(6, 6))]
+
+    def forward(p):
+        ab, bc, b_rnn = p
+        b1, b_t1 = a @ ab, b_t @ b_rnn
+        b = sigmoid(b1 + b_t1)
+        c1 = b @ bc
+        return b1, b_t1, b, c1, sigmoid(c1)
+
+    def cost(p):
+        return float(0.5 * np.sum((c_real - forward(p)[4]) ** 2))
+
+    def grad(p):
+        bc = p[1]
+        b1, b_t1, b, c1, c = forward(p)
+        delta3 = -(c_real - c) * sigmoid(c1) * (1 - sigmoid(c1))
+        z = b1 + b_t1
+        at_b, at_bt = (b1, b_t1) if wrong_preactivation else (z, z)
+        delta2 = (delta3 @ bc.T) * sigmoid(at_b) * (1 - sigmoid(at_b))
+        delta2t = (delta3 @ bc.T) * sigmoid(at_bt) * (1 - sigmoid(at_bt))
+        return [np.outer(a, delta2), np.outer(b, delta3), np.outer(b_t, delta2t)]
+
+    return params, cost, grad

@@ -7,7 +7,7 @@ import pytest
 
 from nbgrad.gradcheck import gradcheck
 from nbgrad.report.schema import validate_report
-from tests.gradcheck_fixtures import layer_cost, layer_grad, layer_problem
+from tests.gradcheck_fixtures import layer_cost, layer_grad, layer_problem, seed001_rnn
 
 
 def _check(make_grad, shape=(4, 3), mode="full", **options):
@@ -178,3 +178,17 @@ def test_float16_correct_passes_and_a_scale_bug_fails():
     assert good.to_dict()["tolerance"] > 1e-2  # honest: three significant digits
     bad = gradcheck(lambda p: layer_cost(p, x, y), w, grad=lambda p: 2 * layer_grad(p, x, y))
     assert not bad.passed
+
+
+def test_seed001_wrong_preactivation_is_a_per_column_scale():
+    params, cost, grad = seed001_rnn()
+    names = ["NN.AB", "NN.BC", "NN.B_RNN"]
+    report = gradcheck(cost, params, grad=grad, names=names)
+    assert [b["passed"] for b in report.blocks] == [False, True, False]
+    codes: dict[str, str] = {}
+    for item in report.findings:  # the first finding of each block is its most specific
+        codes.setdefault(item["block"], item["code"])
+    assert codes["NN.AB"] == "column_scale" and codes["NN.B_RNN"] == "column_scale"
+    assert "pre-activation" in report.findings[0]["message"]
+    fixed_params, fixed_cost, fixed_grad = seed001_rnn(wrong_preactivation=False)
+    assert gradcheck(fixed_cost, fixed_params, grad=fixed_grad, names=names).passed

@@ -19,6 +19,8 @@ analytic one is clearly not still fails: ``|a|`` then dominates everything.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -34,3 +36,17 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: np.ndarray)
         scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
         error = np.where(difference == 0, 0.0, difference / scale)
     return np.where(np.isfinite(error), error, np.inf)
+
+
+#: Largest relative residual of ``a − c·n`` for which a scale (or sign) explains a mismatch.
+FIT_RESIDUAL = 0.01
+
+
+def fit_scale(analytic: np.ndarray, numeric: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``c`` in ``a ≈ c·n`` and the relative residual ``‖a − c·n‖ / ‖a‖``."""
+    norm_n = float(numeric @ numeric)
+    norm_a = float(np.sqrt(analytic @ analytic))
+    if norm_n == 0 or norm_a == 0:
+        return math.nan, math.inf
+    c = float(analytic @ numeric) / norm_n
+    return c, float(np.linalg.norm(analytic - c * numeric)) / norm_a

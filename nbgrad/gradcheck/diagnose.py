@@ -37,12 +37,10 @@ from typing import Any
 import numpy as np
 
 from nbgrad.gradcheck.checks import BlockCheck
+from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale
 from nbgrad.gradcheck.findings import finding
 from nbgrad.gradcheck.noise import Noise
 from nbgrad.gradcheck.patterns import pattern_findings
-
-#: Largest relative residual of ``a − c·n`` for which a scale (or sign) explains a mismatch.
-FIT_RESIDUAL = 0.01
 
 
 @dataclass
@@ -68,16 +66,6 @@ def is_flat(check: BlockCheck) -> bool:
     numeric = _coordinates(check, "numeric", tested)
     rounding = _coordinates(check, "floor", tested) * check.tolerance
     return bool(np.all(np.abs(numeric) <= rounding))
-
-
-def fit_scale(analytic: np.ndarray, numeric: np.ndarray) -> tuple[float, float]:
-    """Least-squares ``c`` in ``a ≈ c·n`` and the relative residual ``‖a − c·n‖ / ‖a‖``."""
-    norm_n = float(numeric @ numeric)
-    norm_a = float(np.sqrt(analytic @ analytic))
-    if norm_n == 0 or norm_a == 0:
-        return math.nan, math.inf
-    c = float(analytic @ numeric) / norm_n
-    return c, float(np.linalg.norm(analytic - c * numeric)) / norm_a
 
 
 def is_transposed(check: BlockCheck) -> bool:

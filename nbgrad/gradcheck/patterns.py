@@ -21,11 +21,13 @@ row/column structure is.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from nbgrad.gradcheck.checks import BlockCheck
+from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale
 from nbgrad.gradcheck.findings import finding
 from nbgrad.gradcheck.heatmap import layout
 
@@ -80,61 +82,131 @@ def _proportional_hint(k: complex | float, region: dict[str, Any] | None) -> str
 
 def pattern_findings(check: BlockCheck, theta: np.ndarray) -> list[dict[str, Any]]:
     """Findings about the shape of the flagged set of one block (may be empty)."""
-    block = check.block
-    rows, cols = layout(block.shape)
+    rows, cols = layout(check.block.shape)
     flagged = check.flagged.reshape(rows, cols)
-    region = _region(flagged, block.name, block.shape)
-    where = region["where"] if region else block.name
-    selected = flagged.reshape(-1)
-    difference = (check.analytic - check.numeric)[selected]
-    values = theta.reshape(-1)[selected]
-    found = []
-    if selected.sum() >= MIN_PROPORTIONAL:
-        r, k = proportionality(difference, values)
-        if r >= PROPORTIONAL_R:
-            details: dict[str, Any] = {"r": round(r, 4), "factor": _jsonable(k)}
-            if region:
-                details.update(axis=region["axis"], index=region["index"])
-            found.append(
-                finding(
-                    block.name,
-                    "proportional_to_parameter",
-                    r,
-                    f"{where}: analytic − numeric ∝ {where} (r = {r:.2f}, factor {_text(k)}): "
-                    f"{_proportional_hint(k, region)}",
-                    **details,
-                )
-            )
-    flagged_count = int(selected.sum())
-    if not found and not region and 0 < flagged_count <= min(ISOLATED, block.size // 4):
-        labels = ", ".join(block.label(int(i)) for i in np.flatnonzero(selected))
-        found.append(
-            finding(
-                block.name,
-                "isolated",
-                0.7,
-                f"{labels}: isolated wrong element(s) among {block.size - int(selected.sum())} "
-                "right ones — an indexing slip (off-by-one, a wrong slice) or a special case "
-                "(first/last time step, an edge) in the gradient code?",
-                elements=[int(i) for i in np.flatnonzero(selected)],
-            )
+    region = _region(flagged, check.block.name, check.block.shape)
+    found = [
+        item
+        for item in (
+            _proportional_finding(check, theta, region),
+            _per_line_scale_finding(check, rows, cols),
         )
-    if region and not found:
-        extent = "every element" if region["whole"] else f"{int(selected.sum())} element(s)"
-        found.append(
-            finding(
-                block.name,
-                f"one_{region['axis']}",
-                0.9 if region["whole"] else 0.7,
-                f"{where}: {extent} of {region['axis']} {region['index']} wrong, the rest of "
-                f"{block.name} right — look at how this {region['axis']} is treated differently "
-                "(a bias term, an edge of a loop, an off-by-one slice)",
-                axis=region["axis"],
-                index=region["index"],
-                whole=region["whole"],
-            )
+        if item is not None
+    ]
+    if not found:
+        found.extend(
+            item
+            for item in (_isolated_finding(check, region), _region_finding(check, region))
+            if item is not None
         )
     return found
+
+
+def _proportional_finding(
+    check: BlockCheck, theta: np.ndarray, region: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    selected = check.flagged
+    if selected.sum() < MIN_PROPORTIONAL:
+        return None
+    r, k = proportionality((check.analytic - check.numeric)[selected], theta.reshape(-1)[selected])
+    if r < PROPORTIONAL_R:
+        return None
+    where = region["where"] if region else check.block.name
+    details: dict[str, Any] = {"r": round(r, 4), "factor": _jsonable(k)}
+    if region:
+        details.update(axis=region["axis"], index=region["index"])
+    return finding(
+        check.block.name,
+        "proportional_to_parameter",
+        r,
+        f"{where}: analytic − numeric ∝ {where} (r = {r:.2f}, factor {_text(k)}): "
+        f"{_proportional_hint(k, region)}",
+        **details,
+    )
+
+
+def _line_factors(analytic: np.ndarray, numeric: np.ndarray, lines: np.ndarray) -> list[float]:
+    """``c_j`` of ``a ≈ c_j·n`` on each line (rows of the arguments); empty if any fits badly."""
+    factors = []
+    for j in lines:
+        c, residual = fit_scale(analytic[j], numeric[j])
+        if residual >= FIT_RESIDUAL or not math.isfinite(c):
+            return []
+        factors.append(c)
+    return factors
+
+
+def _per_line_scale_finding(check: BlockCheck, rows: int, cols: int) -> dict[str, Any] | None:
+    """Every wrong column (or row) is off by its own factor: a per-unit term is wrong.
+
+    Seed 001's RNN takes σ' at the wrong pre-activation: the gradient of
+    ``AB`` is ``outer(A, δ)`` with each hidden unit's ``δ_j`` scaled by
+    ``σ'(B1_j)/σ'(B1_j + B_t1_j)``, so column ``j`` is off by its own factor.
+    """
+    if rows < 2 or cols < 2 or check.block.is_complex or not check.checked.all():
+        return None
+    analytic = check.analytic.reshape(rows, cols)
+    numeric = check.numeric.reshape(rows, cols)
+    flagged = check.flagged.reshape(rows, cols)
+    # A per-unit factor spoils its whole line: every resolvable element of it is flagged.
+    resolvable = np.abs(numeric) > (check.floor * check.tolerance).reshape(rows, cols)
+    for axis, line in ((1, "column"), (0, "row")):
+        lines = np.flatnonzero(flagged.any(axis=1 - axis))
+        spoilt = np.all(flagged | ~resolvable, axis=1 - axis)[lines]
+        if not spoilt.all():
+            continue
+        a, n = (analytic.T, numeric.T) if axis == 1 else (analytic, numeric)
+        factors = _line_factors(a, n, lines) if lines.size >= 2 else []
+        if factors and max(factors) - min(factors) > FIT_RESIDUAL * max(map(abs, factors)):
+            return finding(
+                check.block.name,
+                f"{line}_scale",
+                0.85,
+                f"{check.block.name}: each wrong {line} is off by its own factor (analytic ≈ "
+                f"c × numeric per {line}, c from {min(factors):.3g} to {max(factors):.3g}): "
+                f"the per-unit factor of each {line} is wrong — typically an activation "
+                "derivative σ'(z) taken at the wrong pre-activation, or a missing/extra "
+                "per-unit term",
+                axis=line,
+                lines=[int(j) for j in lines[:50]],
+                factors=[float(c) for c in factors[:50]],
+            )
+    return None
+
+
+def _isolated_finding(check: BlockCheck, region: dict[str, Any] | None) -> dict[str, Any] | None:
+    block = check.block
+    wrong = np.flatnonzero(check.flagged)
+    if region or not 0 < wrong.size <= min(ISOLATED, block.size // 4):
+        return None
+    labels = ", ".join(block.label(int(i)) for i in wrong)
+    return finding(
+        block.name,
+        "isolated",
+        0.7,
+        f"{labels}: isolated wrong element(s) among {block.size - wrong.size} right ones — an "
+        "indexing slip (off-by-one, a wrong slice) or a special case (first/last time step, "
+        "an edge) in the gradient code?",
+        elements=[int(i) for i in wrong],
+    )
+
+
+def _region_finding(check: BlockCheck, region: dict[str, Any] | None) -> dict[str, Any] | None:
+    if region is None:
+        return None
+    name = check.block.name
+    extent = "every element" if region["whole"] else f"{int(check.flagged.sum())} element(s)"
+    return finding(
+        name,
+        f"one_{region['axis']}",
+        0.9 if region["whole"] else 0.7,
+        f"{region['where']}: {extent} of {region['axis']} {region['index']} wrong, the rest of "
+        f"{name} right — look at how this {region['axis']} is treated differently (a bias "
+        "term, an edge of a loop, an off-by-one slice)",
+        axis=region["axis"],
+        index=region["index"],
+        whole=region["whole"],
+    )
 
 
 def _jsonable(k: complex | float) -> Any:
