@@ -177,3 +177,26 @@ def test_engine_imports_neither_ipython_nor_widgets():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_host_transfers_do_not_scale_with_the_number_of_elements(monkeypatch, mode):
+    """On CuPy every ``to_numpy`` is a device-to-host copy: only bulk ones are allowed."""
+    import nbgrad.backend
+    from nbgrad.gradcheck import analytic, api, fast, steps
+
+    transfers = []
+    original = nbgrad.backend.to_numpy
+
+    def counted(x):
+        transfers.append(getattr(x, "size", 1))
+        return original(x)
+
+    for module in (analytic, api, fast, steps):
+        monkeypatch.setattr(module, "to_numpy", counted)
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=400)
+    report = gradcheck(lambda t: float(np.sum(np.sin(t))), theta, grad=np.cos, mode=mode)
+    assert report.passed
+    assert len(transfers) <= 12
+    assert report.evaluations > len(transfers)
