@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml package.json yarn.lock $(wildcard labextension/src/*.ts
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install -e ".[test]"
-	$(BIN)/jupyter labextension develop --overwrite .
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 	touch $@
 
 # Debian's Chromium for the browser tests (no browser downloads work here).
