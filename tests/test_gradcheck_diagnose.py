@@ -192,3 +192,13 @@ def test_seed001_wrong_preactivation_is_a_per_column_scale():
     assert "pre-activation" in report.findings[0]["message"]
     fixed_params, fixed_cost, fixed_grad = seed001_rnn(wrong_preactivation=False)
     assert gradcheck(fixed_cost, fixed_params, grad=fixed_grad, names=names).passed
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_minimum_is_stationary_not_flat(mode):
+    """At the optimum the derivative is 0, yet the cost moves (quadratically): not 'flat'."""
+    theta = np.zeros(5)
+    report = gradcheck(lambda p: float(np.sum(p**2)), theta, grad=lambda p: 2 * p, mode=mode)
+    assert report.passed and report.diagnoses == ["ok"]
+    wrong = gradcheck(lambda p: float(np.sum(p**2)), theta, grad=lambda p: 2 * p + 1, mode=mode)
+    assert not wrong.passed and "flat" not in wrong.diagnoses

@@ -30,6 +30,7 @@ class PartCheck:
     floor: np.ndarray
     flagged: np.ndarray
     kink: np.ndarray
+    moved: np.ndarray  # the cost changed (one-sided, beyond rounding) when this coordinate moved
 
     @classmethod
     def unchecked(cls, part: Part, analytic: np.ndarray) -> PartCheck:
@@ -37,7 +38,9 @@ class PartCheck:
         size = analytic.size
         nan = np.full(size, np.nan)
         no = np.zeros(size, dtype=bool)
-        return cls(part, analytic, nan, nan.copy(), nan.copy(), nan.copy(), no, no.copy())
+        return cls(
+            part, analytic, nan, nan.copy(), nan.copy(), nan.copy(), no, no.copy(), no.copy()
+        )
 
     @property
     def checked(self) -> np.ndarray:

@@ -76,6 +76,8 @@ def check_coordinates(
     step = nominal(theta[xp.asarray(indices)], eps, CENTRAL_EXPONENT)
     first = differences(check.part, indices, theta, step, f0, cost)
     check.floor[indices] = resolution_floor(eps, first.cost_size, first.step, tol)
+    rounding = check.floor[indices] * tol  # the derivative's rounding error at this step
+    check.moved[indices] = np.maximum(np.abs(first.forward), np.abs(first.backward)) > rounding
     check.numeric[indices] = first.numeric
     check.step[indices] = first.step
     check.rel_error[indices] = relative_error(
