@@ -68,6 +68,8 @@ DIRECTIONS = 3
 #: an element check costs 2 to 8 calls (its confirmation passes) while halving a range
 #: costs about 6: sparse errors, the case fast mode is for, favour splitting to the end.
 LEAF = 2
+#: A failing block this small is checked element by element at once (cheaper than splitting).
+DIRECT = 16
 #: Failing ranges allowed at once before the search stops as "wrong everywhere".
 MAX_FRONTIER = 64
 #: Elements confirmed one by one when a whole-block pattern is inferred from directions.
@@ -317,7 +319,9 @@ def localise(state: BlockSearch) -> BlockCheck:
     parts = [PartCheck.unchecked(p, a) for p, a in zip(state.block.parts, analytic, strict=True)]
     if any(directions.failed) and not directions.flat:
         directions.whole_block = whole_block_pattern(state.tests)
-        if directions.whole_block is None:
+        if directions.whole_block is None and coords.count <= DIRECT:
+            confirm(list(range(coords.count)), parts, coords)
+        elif directions.whole_block is None:
             leaves = search.localise()
             sampled = search.sample_unlocalised(SAMPLE) if search.stopped else []
             directions.sampled = len(sampled)
