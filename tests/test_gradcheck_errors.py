@@ -147,6 +147,13 @@ def test_blocks_sizes_must_add_up():
     assert "Theta1 (5, 4) = 20" in str(info.value)
 
 
+def test_blocks_must_be_a_dict_of_shapes():
+    with pytest.raises(UsageError, match="dict of names to shapes"):
+        gradcheck(lambda p: 0.0, np.zeros(38), grad=lambda p: p, blocks=[("Theta1", (5, 4))])
+    with pytest.raises(UsageError, match=r"blocks\['W'\] = 'big'"):
+        gradcheck(lambda p: 0.0, np.zeros(38), grad=lambda p: p, blocks={"W": "big"})
+
+
 def test_blocks_need_a_flat_array():
     with pytest.raises(UsageError, match="one flat parameter vector"):
         gradcheck(lambda p: 0.0, [np.zeros(38)], grad=lambda p: p, blocks=SEED003_BLOCKS)

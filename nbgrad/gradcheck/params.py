@@ -242,6 +242,11 @@ def collect(
 
 
 def _flat_blocks(flat: Any, blocks: Mapping[str, Sequence[int]]) -> list[Block]:
+    if not isinstance(blocks, Mapping) or not blocks:
+        raise UsageError(
+            f"blocks={blocks!r}; expected a non-empty dict of names to shapes in C order, "
+            'e.g. {"Theta1": (5, 4), "Theta2": (3, 6)}'
+        )
     shapes = {str(name): _shape(name, shape) for name, shape in blocks.items()}
     sizes = {name: math.prod(shape) for name, shape in shapes.items()}
     total = sum(sizes.values())
