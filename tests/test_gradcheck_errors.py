@@ -167,6 +167,10 @@ def test_bad_options():
         gradcheck(cost, w, grad=grad, rtol=-1)
     with pytest.raises(UsageError, match="names="):
         gradcheck(cost, [w], grad=lambda p: [grad(p[0])], names=["a", "b"])
+    with pytest.raises(UsageError, match="seed="):
+        gradcheck(cost, w, grad=grad, mode="fast", seed=-1)
+    with pytest.raises(UsageError, match="label="):
+        gradcheck(cost, w, grad=grad, label=3)
 
 
 def test_grad_callable_raising_is_reported():

@@ -72,6 +72,7 @@ def gradcheck(
     """
     started = time.perf_counter()
     _check_options(mode, rtol, grad, progress)
+    _check_run_options(seed, label)
     paramset = collect(params, blocks, names)
     cost = CostCalls(fun, params, progress)
     measured = _measure(paramset, cost, grad, rtol, mode, seed)
@@ -147,6 +148,13 @@ def _check_options(mode: str, rtol: float | None, grad: Any, progress: Any) -> N
         raise UsageError(f"grad= is {type(grad).__name__}; expected a callable grad(params)")
     if progress is not None and not callable(progress):
         raise UsageError(f"progress= is {type(progress).__name__}; expected progress(done, total)")
+
+
+def _check_run_options(seed: Any, label: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise UsageError(f"seed={seed!r}; expected a non-negative integer")
+    if label is not None and not isinstance(label, str):
+        raise UsageError(f"label= is {type(label).__name__}; expected a string")
 
 
 def _refuse_if_changed(snapshot: Snapshot) -> None:
