@@ -2,9 +2,11 @@
 
 Both modes end with, for every real coordinate of every part: the analytic
 derivative, the numeric one (NaN where fast mode never computed it), the
-relative error, the step, and two verdicts — *flagged* (a confirmed mismatch:
-the user's bug) and *kink* (one-sided differences disagree at the point: not
-differentiable there, so excluded from failing).  :class:`BlockCheck` folds the
+relative error, the step, and three verdicts — *flagged* (a confirmed
+mismatch: the user's bug), *kink* (one-sided differences disagree at the
+point: not differentiable there, so excluded from failing) and *moved* (the
+cost changed at all when the coordinate moved; a block where nothing moved is
+flat).  :class:`BlockCheck` folds the
 one or two parts of a block (real, or real and imaginary) back into elements,
 which is what the report and the diagnosis speak about.
 """

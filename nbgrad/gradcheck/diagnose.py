@@ -5,9 +5,10 @@ hand-written gradient bugs leave a fingerprint in how analytic ``a`` and
 numeric ``n`` disagree, so every failing block is tested against them, in the
 order that gives the most specific answer:
 
-- ``flat``: the numeric gradient is zero to within rounding everywhere.  The
-  cost does not change with this block, so nothing can train it (seed 002:
-  the cosine of two scalars is ±1).  Reported as a failure even when the
+- ``flat``: the cost does not move at all (one-sided changes within
+  rounding) when any element of the block moves, so nothing can train it
+  (seed 002: the cosine of two scalars is ±1).  A minimum, where only the
+  derivative vanishes, is not flat.  Reported as a failure even when the
   analytic gradient is zero too: the check cannot confirm a gradient that
   does not exist, and the finding says why training stalls.
 - ``zero_analytic``: every flagged element has an analytic value of exactly

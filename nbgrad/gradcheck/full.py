@@ -6,7 +6,8 @@ Three passes per part, each one only over what the previous left in doubt:
    (2 evaluations each).  On a well-conditioned cost this alone reaches a
    relative error of about ``ε^(2/3)`` (≈ 4e-11 in float64).
 2. **Richardson extrapolation** for coordinates whose error is above that
-   accuracy goal: central differences at the larger steps ``ε^(1/5)·s`` and
+   accuracy goal (or above 1/1000 of the tolerance, if that is looser; see
+   :func:`accuracy_goal`): central differences at the larger steps ``ε^(1/5)·s`` and
    half of it, extrapolated to O(h⁴) (4 more evaluations).  Costs whose value
    is large next to their gradient (a cross-entropy of 2 with derivatives of
    1e-3) are rounding-limited at the small step; the larger extrapolated step

@@ -16,6 +16,11 @@ block exposes one or two :class:`Part` objects, real-valued writable views
 along one real coordinate of one part.  The gradient of a real cost with
 respect to a complex ``z`` is therefore ``dC/dRe z + i·dC/dIm z``.
 
+Input that cannot be perturbed meaningfully is refused with the culprit named:
+non-arrays, integer arrays, read-only arrays, and NaN/infinite values (a
+derivative at a NaN point means nothing).  Non-contiguous views are fine: every
+write goes through the view into the user's memory.
+
 Restoration never subtracts a step back (``θ + h − h`` need not equal ``θ``):
 :func:`preserved` copies every view before the check and assigns the copies
 back in a ``finally`` clause, so exceptions, NaN costs and KeyboardInterrupt
