@@ -259,6 +259,19 @@ def _open_notebook(page: Page, lab: str) -> None:
     _wait_for_kernel(lab)
     page.locator('.jp-SideBar li[data-id="nbgrad-checks"]').click()
     expect(page.locator(".nbgrad-ChecksPanel-empty")).to_contain_text("No nbgrad checks")
+    _widen_right_sidebar(page, 140)
+
+
+def _widen_right_sidebar(page: Page, pixels: int) -> None:
+    """Drag the splitter so the labels fit in the screenshot."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:not(.lm-mod-hidden)").last
+    box = handle.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - pixels, y, steps=5)
+    page.mouse.up()
 
 
 def _run_all(page: Page) -> None:
