@@ -58,35 +58,28 @@ function table(className: string, headings: string[], rows: Cell[][]): HTMLEleme
 }
 
 function blockDiagnosis(block: JSONObject): string {
-  const codes = strings(block.diagnoses).map(code => {
-    const scale = finiteOrNull(block.scale);
-    return code === 'scale' && scale !== null ? `scale (c = ${scale.toPrecision(3)})` : code;
-  });
-  const flagged = finiteOrNull(block.n_flagged);
-  const size = finiteOrNull(block.size);
-  if (flagged && size !== null) {
-    codes.push(`${flagged} of ${size} wrong`);
-  }
-  return codes.join(' · ') || '—';
+  const scale = finiteOrNull(block.scale);
+  const codes = strings(block.diagnoses).map(code =>
+    code === 'scale' && scale !== null ? `scale (c = ${scale.toPrecision(3)})` : code
+  );
+  return codes.join(', ') || '—';
 }
 
 function gradcheckBody(report: JSONObject): HTMLElement[] {
-  const rows = objects(report.blocks).map(block => {
-    const shape = Array.isArray(block.shape) ? `(${block.shape.join(', ')})` : '—';
-    const row = [
-      element('code', '', text(block.name)),
-      shape,
-      formatRelError(finiteOrNull(block.max_rel_error)),
-      blockDiagnosis(block)
-    ];
-    return row;
+  const rows = objects(report.blocks).map(block => [
+    element('code', '', text(block.name)),
+    Array.isArray(block.shape) ? `(${block.shape.join(', ')})` : '—',
+    formatRelError(finiteOrNull(block.max_rel_error)),
+    `${text(block.n_flagged)} / ${text(block.checked)}`,
+    blockDiagnosis(block)
+  ]);
+  const headings = ['block', 'shape', 'max rel. error', 'wrong / checked', 'diagnosis'];
+  const parts = [table('nbgrad-Report-blocks', headings, rows)];
+  const findings = objects(report.findings).map(finding => {
+    const confidence = finiteOrNull(finding.confidence);
+    const sure = confidence === null ? '' : `${Math.round(confidence * 100)} % `;
+    return element('li', '', element('strong', '', sure), text(finding.message, ''));
   });
-  const parts = [
-    table('nbgrad-Report-blocks', ['block', 'shape', 'max rel. error', 'diagnosis'], rows)
-  ];
-  const findings = objects(report.findings).map(finding =>
-    element('li', '', text(finding.message, ''))
-  );
   if (findings.length > 0) {
     parts.push(element('ul', 'nbgrad-Report-findings', ...findings));
   }
@@ -101,16 +94,19 @@ function gradcheckBody(report: JSONObject): HTMLElement[] {
   return parts;
 }
 
-function sourceContext(divergence: JSONObject): HTMLElement {
+function sourceContext(divergence: JSONObject): HTMLElement | null {
   const line = finiteOrNull(divergence.line);
-  const lines = objects(divergence.context).map(entry => {
-    const number = finiteOrNull(entry.line);
-    const className = number === line ? 'nbgrad-Report-source-hit' : '';
-    return element('span', className, `${String(number ?? '').padStart(4)}  ${text(entry.text, '')}\n`);
-  });
-  if (lines.length === 0 && divergence.source !== undefined) {
-    lines.push(element('span', 'nbgrad-Report-source-hit', `${line ?? ''}  ${text(divergence.source, '')}`));
+  const context = objects(divergence.context);
+  const source = stringOrNull(divergence.source);
+  const entries = context.length > 0 || source === null ? context : [{ line, text: source }];
+  if (entries.length === 0) {
+    return null;
   }
+  const lines = entries.map(entry => {
+    const number = finiteOrNull(entry.line);
+    const className = number !== null && number === line ? 'nbgrad-Report-source-hit' : '';
+    return element('span', className, `${String(number ?? '').padStart(5)} | ${text(entry.text, '')}\n`);
+  });
   return element('pre', 'nbgrad-Report-source', ...lines);
 }
 
@@ -127,9 +123,10 @@ function divergenceBody(divergence: JSONObject): HTMLElement[] {
     confidence === null ? '' : ` (confidence ${Math.round(confidence * 100)} %)`,
     `: ${text(divergence.explanation, '')}`
   );
+  const context = sourceContext(divergence);
   const parts = [
     element('div', 'nbgrad-Report-where', `First divergence: ${where.join(', ')}`),
-    sourceContext(divergence),
+    ...(context === null ? [] : [context]),
     cause
   ];
   const allocation = isObject(divergence.allocation) ? divergence.allocation : null;
