@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nbgrad.errors import (
     CostError,
@@ -208,3 +212,36 @@ def test_a_cost_that_updates_its_own_parameters_is_refused_and_undone():
     with pytest.raises(EvaluationError, match="--update-lr"):
         gradcheck(fused, w, grad=grad)
     assert w.tobytes() == before
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    k=st.integers(1, 80),
+    mode=st.sampled_from(["full", "fast"]),
+    dtype=st.sampled_from([np.float16, np.float32, np.float64, np.complex128]),
+    seed=st.integers(0, 2**16),
+)
+def test_interrupt_at_any_call_restores_every_byte(k, mode, dtype, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(3, 4))
+    if np.dtype(dtype).kind == "c":
+        values = values + 1j * rng.normal(size=(3, 4))
+    params = {"W": values.astype(dtype), "b": np.array([-0.0, 0.5])}
+    view = params["W"][:, ::2]  # a strided view of W is a block of its own
+    params["W_even_columns"] = view
+    before = {name: value.tobytes() for name, value in params.items()}
+    calls = 0
+
+    def cost(p):
+        nonlocal calls
+        calls += 1
+        if calls == k:
+            raise KeyboardInterrupt
+        return float(np.sum(np.abs(p["W"]) ** 2) + np.sum(p["b"] ** 3))
+
+    def grad(p):  # wrong on purpose, so that the check runs long
+        return {"W": p["W"], "b": p["b"], "W_even_columns": np.zeros_like(p["W_even_columns"])}
+
+    with contextlib.suppress(KeyboardInterrupt):  # k may exceed the calls the check makes
+        gradcheck(cost, params, grad=grad, mode=mode)
+    assert {name: value.tobytes() for name, value in params.items()} == before
