@@ -58,7 +58,7 @@ def curve_for_worst(
     check, part_check, i = chosen
     part = part_check.part
     theta = part.flat_copy()
-    theta_i = float(np.real(theta[i]))
+    theta_i = float(theta[i])  # parts are real: one scalar read from the device
     cost.expect(2 * POINTS)
     scanned = step_curve(part, i, theta, f0, cost, scan_steps(eps_of(check.block), theta_i))
     numeric = np.asarray(scanned.numeric)

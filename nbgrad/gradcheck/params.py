@@ -171,7 +171,7 @@ def _check_finite(value: Any, where: str) -> None:
     finite = xp.isfinite(value)
     if bool(finite.all()):
         return
-    first = np.unravel_index(int(xp.argmin(finite.reshape(-1))), value.shape)
+    first = np.unravel_index(int(xp.argmin(finite.reshape(-1).astype(np.int8))), value.shape)
     position = f"[{', '.join(map(str, first))}]" if value.shape else ""
     raise ParameterError(
         f"{where}{position} is {value[first]}; gradcheck needs finite parameter values "
