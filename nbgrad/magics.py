@@ -153,6 +153,8 @@ class NbgradMagics(Magics):
               help="cell form: the variable holding the analytic gradient")
     @argument("--update-lr", type=float, metavar="LR",
               help="the cell applies theta -= LR * grad itself: infer grad from the update")
+    @argument("--widget", action="store_true",
+              help="also show the live ipywidgets view beside the static report")
     @line_cell_magic
     def gradcheck(self, line: str, cell: str | None = None) -> Any:
         """Check an analytic gradient against finite differences: where, what kind, how sure.
@@ -181,12 +183,13 @@ class NbgradMagics(Magics):
                 raise UsageError("%gradcheck needs the expression (or cell) that gives the cost")
             label = _label(code)
             with progress_reporter(f"gradcheck {label}") as progress:
-                return gradcheck_cell(
+                report = gradcheck_cell(
                     code, self.shell.user_ns, args.wrt, cost_name=args.cost,
                     grad_name=args.grad, update_lr=args.update_lr, rtol=args.rtol,
                     filename=register_source(code, "gradcheck"), label=label, mode=args.mode,
                     blocks=parse_blocks(args.blocks), seed=args.seed, progress=progress,
                 )
+            return _with_widget(report, args.widget)
 
     @magic_arguments()
     @argument("--runs", type=int, default=2, help="runs to compare, the plain run 0 included")
@@ -198,6 +201,8 @@ class NbgradMagics(Magics):
               help="also run the cell with numpy in place of cp and report the per-step gap")
     @argument("--max-snapshot-mb", type=float, metavar="MB",
               help="refuse to start when the state to snapshot is larger")
+    @argument("--widget", action="store_true",
+              help="also show the live ipywidgets view beside the static report")
     @line_cell_magic
     def determinism(self, line: str, cell: str | None = None) -> Any:
         """Rerun a training loop; report the first divergent step, variable, line and cause.
@@ -222,13 +227,31 @@ class NbgradMagics(Magics):
             label = _label(code)
             max_bytes = None if args.max_snapshot_mb is None else int(args.max_snapshot_mb * 2**20)
             with progress_reporter(f"determinism {label}") as progress:
-                return check_determinism(
+                report = check_determinism(
                     code, self.shell.user_ns, runs=args.runs,
                     track=None if args.track is None else split_names(args.track),
                     poison=not args.no_poison, compare_numpy=args.compare_numpy,
                     max_snapshot_bytes=max_bytes, progress=progress, label=label,
                     filename=register_source(code, "determinism"),
                 )
+            return _with_widget(report, args.widget)
+
+
+def _with_widget(report: Any, wanted: bool) -> Any:
+    """With ``--widget``, display the live view as its own output before the static report.
+
+    The widget is not part of the report's own MIME bundle (a reopened
+    notebook would show "model not found" in its place, see
+    :mod:`nbgrad.report.bundle`); as a separate output it adds interactivity
+    while the kernel lives and never hides the static report.
+    """
+    if wanted:
+        from IPython.display import display
+
+        from nbgrad.report.widget import report_widget
+
+        display(report_widget(report))
+    return report
 
 
 def _option_names(magic: Any) -> list[str]:
