@@ -202,3 +202,12 @@ def test_a_minimum_is_stationary_not_flat(mode):
     assert report.passed and report.diagnoses == ["ok"]
     wrong = gradcheck(lambda p: float(np.sum(p**2)), theta, grad=lambda p: 2 * p + 1, mode=mode)
     assert not wrong.passed and "flat" not in wrong.diagnoses
+
+
+def test_a_cost_too_noisy_to_check_fails_and_says_why():
+    jitter = Jitter(1e-2)  # dropout left on
+    w, x, y = layer_problem((4, 3))
+    report = gradcheck(lambda p: jitter(layer_cost(p, x, y)), w, grad=lambda p: layer_grad(p, x, y))
+    assert not report.passed
+    assert report.findings[0]["code"] == "noisy" and report.findings[0]["details"]["too_noisy"]
+    assert "too noisy" in report.headline

@@ -93,7 +93,6 @@ class Measured:
     checks: list[BlockCheck]
     thetas: list[np.ndarray]
     noise: Noise
-    f0: float
     curve: dict[str, Any] | None
 
 
@@ -121,7 +120,7 @@ def _measure(
         checks = _compare(paramset, gradients, f0, cost, eps_of, rtol, mode, seed)
         flagged = any(check.flagged.any() for check in checks)
         curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" or flagged else None
-    return Measured(checks, thetas, noise, f0, curve)
+    return Measured(checks, thetas, noise, curve)
 
 
 def _report(measured: Measured, run: RunInfo) -> GradcheckReport:
@@ -134,8 +133,9 @@ def _report(measured: Measured, run: RunInfo) -> GradcheckReport:
     # Failing blocks first, in the user's order; each block's findings most specific first.
     ordered = sorted(diagnoses, key=lambda diagnosis: diagnosis.passed)
     findings = [item for diagnosis in ordered for item in diagnosis.findings]
-    if noise.noisy:
-        findings.append(_noise_finding(noise, measured.f0, checks))
+    if noise.noisy:  # first when it decides the verdict, last when it only widened steps
+        position = 0 if noise.too_noisy else len(findings)
+        findings.insert(position, _noise_finding(noise, checks))
     return GradcheckReport(report_document(checks, diagnoses, findings, measured.curve, run))
 
 
@@ -216,16 +216,30 @@ def _compare(
     ]
 
 
-def _noise_finding(noise: Noise, f0: float, checks: list[BlockCheck]) -> dict[str, Any]:
-    relative = noise.floor / abs(f0) if f0 else float("inf")
+def _noise_finding(noise: Noise, checks: list[BlockCheck]) -> dict[str, Any]:
+    tolerance = max(check.tolerance for check in checks)
+    measured = (
+        f"the cost is not reproducible: {noise.repeats + 1} evaluations at the same point "
+        f"differ by up to {noise.floor:.2g} ({noise.relative:.1g} of the cost) — "
+        "nondeterministic reductions, dropout or sampling left on?"
+    )
+    if noise.too_noisy:
+        verdict = (
+            " That is too noisy to check a gradient by finite differences (the tolerance "
+            f"would be {tolerance:.1g}), so the check fails: fix the seed, turn dropout off, "
+            "or use a deterministic reduction, then check again"
+        )
+    else:
+        verdict = (
+            f" Steps and tolerance were widened to {tolerance:.1g} so that the noise is not "
+            "reported as mismatches"
+        )
     return finding(
         None,
         "noisy",
         0.9,
-        f"the cost is not reproducible: {noise.repeats + 1} evaluations at the same point "
-        f"differ by up to {noise.floor:.2g} ({relative:.1g} of the cost) — nondeterministic "
-        "reductions, dropout or sampling left on?  Steps and tolerance were widened to "
-        f"{max(c.tolerance for c in checks):.1g} so that the noise is not reported as mismatches",
+        measured + verdict,
         floor=noise.floor,
-        relative=relative if relative != float("inf") else None,
+        relative=noise.relative if noise.relative != float("inf") else None,
+        too_noisy=noise.too_noisy,
     )

@@ -313,7 +313,7 @@ def diagnose_block(check: BlockCheck, theta: np.ndarray, noise: Noise) -> Diagno
         )
     if noise.noisy:
         codes.append("noisy")
-    passed = not (flat or check.flagged.any() or unlocalised)
+    passed = not (flat or check.flagged.any() or unlocalised or noise.too_noisy)
     if passed and directions is not None:
         findings.append(_fast_sensitivity(check))
     return Diagnosis(codes=codes or ["ok"], passed=passed, scale=scale, findings=findings)

@@ -117,6 +117,8 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
         codes = ", ".join(code for code in diagnosis.codes if code not in ("ok", "noisy"))
         if "flat" in diagnosis.codes and not check.flagged.any():
             parts.append(f"{check.block.name}: the cost does not change with it (flat)")
+        elif "noisy" in diagnosis.codes and not check.flagged.any():
+            parts.append(f"{check.block.name}: the cost is too noisy to check it")
         elif check.directions is not None and check.directions.stopped:
             parts.append(
                 f"{check.block.name}: wrong throughout ({int(check.flagged.sum())} of "
