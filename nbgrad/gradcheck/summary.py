@@ -130,7 +130,9 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
                 f"element(s) wrong ({codes})"
             )
     lead = findings[0]["message"] if findings else ""
-    sentence = "Gradient wrong — " + "; ".join(parts) + "."
+    unchecked = all("noisy" in d.codes and not c.flagged.any() for c, d in failing)
+    opening = "Gradient not checked — " if unchecked else "Gradient wrong — "
+    sentence = opening + "; ".join(parts) + "."
     return f"{sentence} {lead}" if lead else sentence
 
 
