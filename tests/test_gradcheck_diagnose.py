@@ -168,7 +168,13 @@ def test_noisy_cost_still_catches_a_real_bug():
 
 def test_deterministic_cost_is_not_noisy():
     report = _check(lambda g: g)
-    assert report.to_dict()["noise"] == {"floor": 0.0, "noisy": False, "repeats": 3}
+    assert report.to_dict()["noise"] == {
+        "floor": 0.0,
+        "noisy": False,
+        "repeats": 3,
+        "relative": 0.0,
+        "too_noisy": False,
+    }
 
 
 def test_float16_correct_passes_and_a_scale_bug_fails():

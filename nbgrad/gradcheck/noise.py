@@ -17,6 +17,7 @@ check fails instead of passing a gradient it cannot vouch for.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from nbgrad.gradcheck.evaluate import CostCalls
@@ -47,7 +48,15 @@ class Noise:
         return self.relative > TOO_NOISY
 
     def to_dict(self) -> dict[str, object]:
-        return {"floor": self.floor, "noisy": self.noisy, "repeats": self.repeats}
+        """The report's ``noise``; ``relative`` and ``too_noisy`` are nbgrad additions."""
+        relative = self.relative if math.isfinite(self.relative) else None
+        return {
+            "floor": self.floor,
+            "noisy": self.noisy,
+            "repeats": self.repeats,
+            "relative": relative,
+            "too_noisy": self.too_noisy,
+        }
 
 
 def measure(cost: CostCalls, f0: float, repeats: int = REPEATS) -> Noise:
