@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 # The subpackages and the functions share their names on purpose
 # (``nbgrad.gradcheck(...)``); importing the functions last rebinds the
 # package attributes to them.  Neither import pulls in IPython or widgets.
-from nbgrad.determinism import check_determinism  # noqa: E402
-from nbgrad.gradcheck import gradcheck  # noqa: E402
+from nbgrad.determinism import check_determinism
+from nbgrad.gradcheck import gradcheck
 
 __all__ = ["__version__", "check_determinism", "gradcheck", "load_ipython_extension"]
 
