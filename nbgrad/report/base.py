@@ -8,7 +8,8 @@ saved with outputs, a CI log and the sidebar can never disagree.
 
 from __future__ import annotations
 
-import abc
+import copy
+import math
 from typing import Any, ClassVar
 
 #: Version of the JSON layout described in docs/report-schema.md.  Bump it when
@@ -19,14 +20,48 @@ SCHEMA_VERSION = 1
 MIME_TYPE = "application/vnd.nbgrad.report+json"
 
 
-class Report(abc.ABC):
-    """Base of :class:`GradcheckReport` and :class:`DeterminismReport`."""
+def json_safe(value: Any) -> Any:
+    """Replace non-finite floats by ``None`` and tuples by lists, recursively.
+
+    ``NaN``/``Infinity`` are not JSON: ``JSON.parse`` in the browser rejects
+    the whole document, so the panel would lose every report of the notebook.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class Report:
+    """Base of :class:`GradcheckReport` and :class:`DeterminismReport`.
+
+    The engines compute the whole document; a report object only holds it and
+    gives code attribute access to the fields every kind shares.
+    """
 
     kind: ClassVar[str]
 
-    @abc.abstractmethod
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = json_safe({"kind": self.kind, **data})
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-serialisable report (plain dicts, lists, str, float, int, bool, None)."""
+        """A deep copy of the report document (plain JSON types only)."""
+        return copy.deepcopy(self._data)
+
+    @property
+    def status(self) -> str:
+        return str(self._data["status"])
+
+    @property
+    def headline(self) -> str:
+        return str(self._data["headline"])
+
+    @property
+    def label(self) -> str:
+        return str(self._data["label"])
 
     def __repr__(self) -> str:
         from nbgrad.report.text import render_text

@@ -20,13 +20,6 @@ class GradcheckReport(Report):
 
     kind: ClassVar[str] = "gradcheck"
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    def to_dict(self) -> dict[str, Any]:
-        """A deep copy of the report document (plain JSON types only)."""
-        return copy.deepcopy(self._data)
-
     @property
     def passed(self) -> bool:
         return bool(self._data["passed"])
@@ -50,10 +43,6 @@ class GradcheckReport(Report):
     @property
     def findings(self) -> list[dict[str, Any]]:
         return copy.deepcopy(self._data["findings"])
-
-    @property
-    def headline(self) -> str:
-        return str(self._data["headline"])
 
     def block(self, name: str) -> dict[str, Any]:
         """The block called ``name`` (``report.block("Theta2")["flagged"]``)."""
