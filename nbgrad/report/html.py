@@ -169,7 +169,7 @@ def block_table(blocks: list[dict[str, Any]]) -> str:
 
 
 def step_curve(report: dict[str, Any], inline: bool = False) -> str:
-    """The V curve of the worst element (truncation error left, round-off right)."""
+    """The V curve of the worst element (round-off on the left, truncation on the right)."""
     curve = report.get("step_curve")
     if curve is None:
         return ""
@@ -180,8 +180,9 @@ def step_curve(report: dict[str, Any], inline: bool = False) -> str:
         heading("Error versus step size (worst element)")
         + _plot(plot, inline, "nbgrad-step-curve")
         + f'<p style="margin: 0; color: #555555; font-size: 11px">chosen step '
-        f"{html.escape(fmt.num(curve['chosen_step'], 1))}: too large a step is dominated by "
-        "truncation error (left arm of the V), too small a step by round-off (right arm).</p>"
+        f"{html.escape(fmt.num(curve['chosen_step'], 1))}: too small a step is dominated by "
+        "round-off (left arm of the V), too large a step by truncation error (right arm); "
+        "a wrong gradient keeps the curve flat at the size of the bug.</p>"
     )
 
 
