@@ -112,12 +112,13 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
             f"Gradient OK: {size} element(s) in {len(checks)} block(s), max relative error "
             f"{worst:.1e} (tolerance {max(c.tolerance for c in checks):.1e})."
         )
-    parts = []
+    flat = [c.block.name for c, d in failing if "flat" in d.codes and not c.flagged.any()]
+    parts = [_flat_sentence(flat)] if flat else []
     for check, diagnosis in failing:
         codes = ", ".join(code for code in diagnosis.codes if code not in ("ok", "noisy"))
-        if "flat" in diagnosis.codes and not check.flagged.any():
-            parts.append(f"{check.block.name}: the cost does not change with it (flat)")
-        elif "noisy" in diagnosis.codes and not check.flagged.any():
+        if check.block.name in flat:
+            continue
+        if "noisy" in diagnosis.codes and not check.flagged.any():
             parts.append(f"{check.block.name}: the cost is too noisy to check it")
         elif check.directions is not None and check.directions.stopped:
             parts.append(
@@ -129,11 +130,22 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
                 f"{check.block.name}: {int(check.flagged.sum())} of {check.block.size} "
                 f"element(s) wrong ({codes})"
             )
+    if len(flat) == len(failing):
+        # Every failure is a flat cost: the gradient is not the problem, and the
+        # per-block flat findings would only repeat the sentence.
+        return f"Cost flat — {parts[0]}."
     lead = findings[0]["message"] if findings else ""
     unchecked = all("noisy" in d.codes and not c.flagged.any() for c, d in failing)
     opening = "Gradient not checked — " if unchecked else "Gradient wrong — "
     sentence = opening + "; ".join(parts) + "."
     return f"{sentence} {lead}" if lead else sentence
+
+
+def _flat_sentence(names: list[str]) -> str:
+    """One sentence for every block the cost ignores (seed 002's cosine of two scalars)."""
+    them = "it" if len(names) == 1 else "them"
+    return (f"{', '.join(names)}: the cost does not change with {them}, "
+            f"so gradient descent cannot train {them}")
 
 
 @dataclass

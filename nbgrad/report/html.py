@@ -45,7 +45,7 @@ STATUS_COLOURS = {
 }
 STATUS_WORDS = {
     "pass": "PASS — the analytic gradient matches",
-    "fail": "FAIL — the analytic gradient is wrong",
+    "fail": "FAIL — the gradient check found a problem",
     "deterministic": "DETERMINISTIC — every run agreed bit for bit",
     "diverged": "DIVERGED — the runs disagree",
     "error": "ERROR — the check could not finish",
