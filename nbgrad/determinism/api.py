@@ -27,9 +27,8 @@ import nbgrad
 from nbgrad.backend import is_cupy_array
 from nbgrad.determinism.causes import UNINITIALIZED, Verdict, diagnose, refine_with_line
 from nbgrad.determinism.compare import compare_with_numpy
-from nbgrad.determinism.digest import digest_all
 from nbgrad.determinism.localise import Location, allocation_call, localise
-from nbgrad.determinism.paths import Path, format_path, parse_path
+from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord, format_user_traceback
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.determinism.steps import PreparedCell, prepare_callable, prepare_source
@@ -121,8 +120,11 @@ class _Check:
         if namespace is None:
             namespace = cell.globals_ if cell.globals_ is not None else {}
         before = Snapshot.take(namespace, max_bytes=max_bytes)
+        if tracked is not None and isinstance(self.code, str):
+            _check_tracked(tracked, namespace, cell)
         candidates = tracked or _default_candidates(cell, before)
         runner = CellRunner(cell, namespace, before, candidates)
+        initial = runner.digests() if tracked is None else {}
         self.progress(0, runs)
         try:
             run0 = runner.run(RunConfig("run 0", run=0), reset=False, keep=True)
@@ -133,12 +135,12 @@ class _Check:
                 "to the snapshot taken before the cell (as if it had not run)") from exc
         self.progress(1, runs)
         backend = "cupy" if any(is_cupy_array(e.array) for e in before.arrays) else "numpy"
+        if tracked is None:
+            runner.tracked = _changed(runner.tracked, run0, initial, cell)
+            _restrict(run0, runner.tracked)
         if run0.error is not None:
             return self._error_report(runs=1, tracked=runner.tracked, record=run0,
                                       backend=backend)
-        if tracked is None:
-            runner.tracked = _changed(runner.tracked, run0, before, cell)
-            _restrict(run0, runner.tracked)
         try:
             after = Snapshot.take(namespace)
         except SnapshotError as exc:
@@ -226,16 +228,40 @@ class _Check:
 
 
 def _default_candidates(cell: PreparedCell, snapshot: Snapshot) -> list[Path]:
-    """Names the cell assigns plus every snapshotted array (pruned after run 0)."""
+    """Names the cell assigns, every snapshotted array and plain-data value (pruned after run 0).
+
+    Plain data (``losses = []`` from an earlier cell, filled by ``losses.append``)
+    is never assigned by the cell, yet it is often the only result that diverges.
+    """
     paths = {format_path(p): p for p in (parse_path(n) for n in cell.assigned)}
     paths.update({entry.name: entry.path for entry in snapshot.arrays})
+    paths.update({format_path(p): p for p in snapshot.data_paths})
     return list(paths.values())
 
 
-def _changed(candidates: list[Path], run0: RunRecord, before: Snapshot,
+def _check_tracked(tracked: list[Path], namespace: dict[str, Any], cell: PreparedCell) -> None:
+    """A ``--track`` name that neither exists nor is assigned by the cell is a typo.
+
+    Comparing a name that is never there would report "deterministic" for
+    nothing.  Only cell source is checked: a callable's assignments are not known.
+    """
+    assigned = set(cell.assigned)
+    for path in tracked:
+        name = format_path(path)
+        if name in assigned or path[0][1] in assigned:
+            continue
+        try:
+            resolve(namespace, path)
+        except LookupError:
+            raise UsageError(
+                f"cannot track {name!r}: it is not in the namespace and the cell does not "
+                f"assign it; expected an existing name or attribute such as 'loss' or "
+                f"'NN.AB'") from None
+
+
+def _changed(candidates: list[Path], run0: RunRecord, initial: dict[str, bytes],
              cell: PreparedCell) -> list[Path]:
-    """Keep assigned names, and snapshotted arrays whose digest changed during run 0."""
-    initial = digest_all({entry.name: entry.saved for entry in before.arrays})
+    """Keep assigned names, and candidates whose digest changed during run 0."""
     assigned = set(cell.assigned)
     kept = []
     for path in candidates:

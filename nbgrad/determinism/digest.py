@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nbgrad.backend import array_module, is_array, is_cupy_array
+from nbgrad.backend import array_module, is_array, is_cupy_array, to_numpy
 
 Digest = bytes
 
@@ -150,12 +150,18 @@ class DeviceDigests:
         ]
 
 
-def value_digest(value: Any) -> Digest:
-    """Digest of a non-device value: arrays, scalars, lists of numbers, anything with a repr."""
+#: Nesting followed inside lists/dicts (a list that contains itself must not recurse forever).
+MAX_CONTAINER_DEPTH = 8
+
+
+def value_digest(value: Any, depth: int = 0) -> Digest:
+    """Digest of a non-device value: arrays, scalars, nested lists/tuples/dicts of them."""
     if isinstance(value, np.ndarray):
         return host_digest(value)
     if isinstance(value, (float, int, complex, bool, np.generic)):
         return hashlib.sha1(type(value).__name__.encode() + np.asarray(value).tobytes()).digest()
+    if is_cupy_array(value):
+        return host_digest(to_numpy(value))
     if isinstance(value, (list, tuple)) and not any(is_cupy_array(v) for v in value):
         try:
             as_array = np.asarray(value)
@@ -163,7 +169,22 @@ def value_digest(value: Any) -> Digest:
             as_array = None
         if as_array is not None and as_array.dtype != object:
             return host_digest(as_array)
-    return hashlib.sha1(struct.pack("<I", 0) + repr(value).encode()).digest()
+    if isinstance(value, (list, tuple, dict)) and depth < MAX_CONTAINER_DEPTH:
+        return _container_digest(value, depth + 1)
+    if value is None or isinstance(value, (str, bytes)):
+        return hashlib.sha1(struct.pack("<I", 0) + repr(value).encode()).digest()
+    # Any other object: its repr may hold its address, which differs between runs
+    # without meaning anything; its arrays are tracked under their own paths.
+    return hashlib.sha1(struct.pack("<I", 1) + type(value).__qualname__.encode()).digest()
+
+
+def _container_digest(value: list | tuple | dict, depth: int) -> Digest:
+    """Item by item, so arrays inside a ragged list or a dict are hashed exactly (no repr)."""
+    digest = hashlib.sha1(type(value).__name__.encode())
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        digest.update(repr(key).encode() + value_digest(item, depth))
+    return digest.digest()
 
 
 def _device_leaves(value: Any) -> list[Any] | None:
@@ -191,5 +212,9 @@ def digest_all(values: dict[str, Any]) -> dict[str, Digest]:
 
 
 def is_trackable(value: Any) -> bool:
-    """Values worth digesting: arrays and numbers (not modules, functions, objects)."""
-    return is_array(value) or isinstance(value, (float, int, complex, np.generic, list, tuple))
+    """Values worth digesting: arrays, numbers and containers of them (not modules, objects).
+
+    Dicts count: a ``history = {}`` filled by the loop is training state too.
+    """
+    return is_array(value) or isinstance(value, (float, int, complex, np.generic, list, tuple,
+                                                 dict))

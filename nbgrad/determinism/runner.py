@@ -132,6 +132,10 @@ class CellRunner:
                 values[format_path(path)] = _MISSING_DIGEST
         return {n: v for n, v in values.items() if v is _MISSING_DIGEST or is_trackable(v)}
 
+    def digests(self) -> dict[str, Digest]:
+        """Digests of the tracked values as they are now (before run 0: the starting point)."""
+        return _StepHook.digests_of(self.tracked_values())
+
     def run(self, config: RunConfig, *, reset: bool = True, reference: RunRecord | None = None,
             keep: bool = False, tracer: StepTracer | None = None) -> RunRecord:
         """Run once; user exceptions are recorded, ``KeyboardInterrupt`` propagates."""
@@ -208,17 +212,17 @@ class _StepHook:
         if self.loop_steps == 0:
             self._digest_step()
         else:
-            self.record.end = self._digests(self.runner.tracked_values())
+            self.record.end = self.digests_of(self.runner.tracked_values())
 
     @staticmethod
-    def _digests(values: dict[str, Any]) -> dict[str, Digest]:
+    def digests_of(values: dict[str, Any]) -> dict[str, Digest]:
         digests = digest_all({n: v for n, v in values.items() if v is not _MISSING_DIGEST})
         digests.update({n: _MISSING_DIGEST for n, v in values.items() if v is _MISSING_DIGEST})
         return digests
 
     def _digest_step(self) -> None:
         values = self.runner.tracked_values()
-        digests = self._digests(values)
+        digests = self.digests_of(values)
         step = len(self.record.steps)
         self.record.steps.append(digests)
         if self.keep:

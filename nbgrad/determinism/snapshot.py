@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from nbgrad.backend import array_module, is_array, is_cupy_array
 from nbgrad.determinism.paths import Path, format_path, parse_path
 from nbgrad.determinism.rng import RngStates, is_generator
@@ -79,12 +81,15 @@ class _Walk:
     arrays: list[ArrayEntry] = field(default_factory=list)
     containers: list[tuple[Any, Any]] = field(default_factory=list)
     generators: list[Any] = field(default_factory=list)
+    data: list[Path] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
 
     def visit(self, obj: Any, path: Path) -> None:
         if id(obj) in self.seen or len(path) > MAX_DEPTH:
             return
         self.seen.add(id(obj))
+        if _is_plain_data(obj) and (len(path) == 1 or isinstance(obj, (list, dict))):
+            self.data.append(path)
         if is_array(obj):
             if obj.flags.writeable and obj.dtype != object:
                 self.arrays.append(ArrayEntry(path, obj))
@@ -108,6 +113,29 @@ class _Walk:
             self.containers.append((obj.__dict__, dict(obj.__dict__)))
             for attr, item in obj.__dict__.items():
                 self.visit(item, (*path, ("attr", attr)))
+
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
+
+
+def _is_plain_data(obj: Any, depth: int = 0) -> bool:
+    """Numbers, strings, and lists/tuples/dicts of them: ``losses = []``, ``history = {}``.
+
+    Such values hold training results without holding arrays, so no array
+    path covers them; a loop that appends to one must still be compared.
+    """
+    if isinstance(obj, _SCALARS):
+        return True
+    if depth >= MAX_DEPTH or not isinstance(obj, (list, tuple, dict)):
+        return False
+    items = obj.values() if isinstance(obj, dict) else obj
+    return all(_is_plain_data(item, depth + 1) for item in items)
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """Drop paths inside another listed path (``history`` covers ``history['loss']``)."""
+    listed = set(paths)
+    return [p for p in paths if not any(p[:n] in listed for n in range(1, len(p)))]
 
 
 def _put_back_contents(container: Any, saved: Any) -> None:
@@ -145,7 +173,10 @@ def _available_device_bytes(array: Any) -> int:
 
 
 def _mb(nbytes: int) -> str:
-    return f"{nbytes / 2**20:.1f} MB"
+    """Sizes in MB, small ones in KB or bytes (a 1 KB limit must not read "0.0 MB")."""
+    if nbytes >= 2**20 // 10:
+        return f"{nbytes / 2**20:.1f} MB"
+    return f"{nbytes / 2**10:.1f} KB" if nbytes >= 2**10 else f"{nbytes} bytes"
 
 
 def _check_fits(arrays: list[ArrayEntry], max_bytes: int | None) -> None:
@@ -177,6 +208,8 @@ class Snapshot:
         self.bindings = bindings
         self.roots = roots
         self.arrays = walk.arrays
+        #: Paths of plain-data values (numbers, lists/dicts without arrays) a cell may change.
+        self.data_paths = _outermost(walk.data)
         self.generators = walk.generators
         self._containers = walk.containers
         self.rng = rng

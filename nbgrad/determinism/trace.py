@@ -183,12 +183,12 @@ class StepTracer:
 
 
 def _traceable(value: Any) -> bool:
-    """Worth digesting at every line: arrays, numbers and short sequences.
+    """Worth digesting at every line: arrays, numbers and short sequences and dicts.
 
     Long lists (a history of losses) are compared at step granularity only;
     converting them at every traced line would make tracing quadratic.
     """
-    if isinstance(value, (list, tuple)) and len(value) > MAX_TRACED_SEQUENCE:
+    if isinstance(value, (list, tuple, dict)) and len(value) > MAX_TRACED_SEQUENCE:
         return False
     return is_trackable(value)
 

@@ -1,0 +1,103 @@
+"""Cells a student or researcher really writes, checked the way they would use them.
+
+Each test here reproduces a problem found by using ``%%determinism`` and
+``check_determinism`` like a user: the verdict, the cause, the line, the
+message, and what the namespace holds afterwards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_determinism_support import cell_namespace
+
+from nbgrad import check_determinism
+from nbgrad.errors import SnapshotError, UsageError
+
+#: A helper from an earlier cell that returns a Python float computed from ``np.empty``.
+HELPER = """\
+import numpy as np
+
+
+def score(x):
+    g = np.empty(3)
+    g += x
+    return float(g.sum())
+"""
+
+
+def test_results_appended_to_a_list_from_an_earlier_cell_are_compared():
+    """The list is the only thing the loop changes: it must not come out "deterministic"."""
+    ns = cell_namespace(HELPER + "losses = []\n", "user-list")
+    report = check_determinism("for i in range(3):\n    losses.append(score(i + 1.0))\n", ns)
+    data = report.to_dict()
+    assert not report.deterministic and "losses" in data["tracked"]
+    divergence = report.first_divergence
+    assert divergence["cause"] == "uninitialized_memory"
+    assert (divergence["function"], divergence["variable"]) == ("score", "g")
+    assert len(ns["losses"]) == 3  # one run's items, not two
+
+
+def test_results_stored_in_a_dict_are_compared():
+    ns = cell_namespace(HELPER + "history = {}\n", "user-dict")
+    report = check_determinism("for i in range(3):\n    history[i] = score(i + 1.0)\n", ns)
+    assert not report.deterministic and "history" in report.to_dict()["tracked"]
+    assert report.first_divergence["cause"] == "uninitialized_memory"
+
+
+def test_list_attribute_of_a_model_object_is_compared(shell, run_cell):
+    run_cell(HELPER + "class Model:\n    pass\nNN = Model()\nNN.history = []\n")
+    report = run_cell("%%determinism\nfor i in range(2):\n    NN.history.append(score(1.0))\n")
+    assert not report.deterministic and "NN.history" in report.to_dict()["tracked"]
+    assert len(shell.user_ns["NN"].history) == 2
+
+
+def test_plain_data_the_loop_does_not_touch_is_not_tracked():
+    ns = cell_namespace("losses = [1.0]\nsettings = {'lr': 0.1}\nn = 3\nW = [0.0]\n", "user-idle")
+    report = check_determinism("for i in range(n):\n    W[0] += settings['lr']\n", ns)
+    assert report.deterministic
+    assert report.to_dict()["tracked"] == ["i", "W"]
+
+
+def test_a_clean_list_filling_loop_is_deterministic_and_keeps_one_run_of_items():
+    ns = cell_namespace("import numpy as np\nlosses = []\nlog = {'steps': []}\n", "user-clean")
+    cell = ("for i in range(4):\n    losses.append(float(np.sqrt(i)))\n"
+            "    log['steps'].append(i)\n")
+    report = check_determinism(cell, ns)
+    assert report.deterministic and {"losses", "log"} <= set(report.to_dict()["tracked"])
+    assert ns["losses"] == [float(np.sqrt(i)) for i in range(4)]
+    assert ns["log"] == {"steps": [0, 1, 2, 3]}
+
+
+def test_dicts_of_objects_do_not_diverge_through_their_addresses():
+    ns = cell_namespace("class Layer:\n    pass\n", "user-objects")
+    report = check_determinism("layers = {}\nfor i in range(2):\n    layers[i] = Layer()\n", ns)
+    assert report.deterministic
+
+
+@pytest.mark.parametrize("name", ["nothere", "NN.nothere"])
+def test_tracking_a_name_that_does_not_exist_is_refused_before_running(name):
+    ns = cell_namespace("class M:\n    pass\nNN = M()\nW = [0.0]\n", "user-track")
+    with pytest.raises(UsageError, match=f"cannot track '{name}'.*not in the namespace"):
+        check_determinism("for i in range(2):\n    W[0] += 1\n", ns, track=[name])
+    assert ns["W"] == [0.0]  # nothing ran
+
+
+def test_tracking_a_name_the_cell_creates_is_accepted():
+    report = check_determinism("for i in range(2):\n    loss = i * 2.0\n", {}, track="loss")
+    assert report.deterministic and report.to_dict()["tracked"] == ["loss"]
+
+
+def test_error_report_lists_only_what_run_0_changed():
+    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\nbig = np.ones(1000)\n",
+                        "user-error")
+    report = check_determinism("for i in range(3):\n    W += 1\n    if i == 1:\n"
+                               "        raise ValueError('boom')\n", ns)
+    data = report.to_dict()
+    assert data["status"] == "error" and "big" not in data["tracked"] and "W" in data["tracked"]
+
+
+def test_a_tiny_snapshot_limit_is_stated_in_readable_units():
+    ns = {"W": np.zeros(1000)}
+    with pytest.raises(SnapshotError, match=r"needs 7\.8 KB but the limit you set is 1\.0 KB"):
+        check_determinism("W += 1", ns, max_snapshot_bytes=1024)
