@@ -101,3 +101,35 @@ def test_a_tiny_snapshot_limit_is_stated_in_readable_units():
     ns = {"W": np.zeros(1000)}
     with pytest.raises(SnapshotError, match=r"needs 7\.8 KB but the limit you set is 1\.0 KB"):
         check_determinism("W += 1", ns, max_snapshot_bytes=1024)
+
+
+def test_unseeded_default_rng_created_in_the_cell_is_an_unseeded_generator():
+    """OS entropy made identical reruns differ, which was reported as a non-deterministic op."""
+    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\n", "user-default-rng")
+    cell = "rng = np.random.default_rng()\nfor i in range(3):\n    W += rng.normal(size=3)\n"
+    divergence = check_determinism(cell, ns).first_divergence
+    assert divergence["cause"] == "unseeded_rng"
+    assert (divergence["step"], divergence["line"], divergence["variable"]) == (0, 3, "W")
+
+
+def test_unseeded_default_rng_imported_by_name_in_a_helper_is_found():
+    setup = ("from numpy.random import default_rng\n\n\ndef noise():\n"
+             "    return default_rng().normal()\n\n\nvalues = []\n")
+    ns = cell_namespace(setup, "user-default-rng-alias")
+    report = check_determinism("for i in range(2):\n    values.append(noise())\n", ns)
+    assert report.first_divergence["cause"] == "unseeded_rng"
+    assert ns["default_rng"] is np.random.default_rng  # the alias is put back
+
+
+def test_seeded_default_rng_in_the_cell_is_deterministic():
+    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\n", "user-seeded-rng")
+    cell = "rng = np.random.default_rng(5)\nfor i in range(3):\n    W += rng.normal(size=3)\n"
+    assert check_determinism(cell, ns).deterministic
+
+
+def test_nan_on_one_side_is_not_reported_as_zero_relative_difference():
+    from nbgrad.determinism.difference import difference
+
+    size = difference(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
+    assert size.max_abs is None and size.max_rel is None
+    assert difference(np.array([np.nan]), np.array([np.nan])).max_rel == 0.0

@@ -56,6 +56,7 @@ def difference(a: Any, b: Any) -> Difference | None:
                        - right.astype(np.complex128 if right.dtype.kind == "c" else np.float64))
         scale = np.maximum(np.abs(left), np.abs(right)).astype(np.float64)
         rel = np.where(scale > 0, delta / np.where(scale > 0, scale, 1.0), 0.0)
+        rel = np.where(np.isfinite(delta), rel, np.inf)  # NaN on one side: not "0 relative"
         both_nan = np.isnan(delta) & (np.isnan(left) & np.isnan(right))
         delta = np.where(both_nan, 0.0, delta)
         rel = np.where(both_nan, 0.0, rel)

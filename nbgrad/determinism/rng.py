@@ -16,8 +16,12 @@ generators instead (see :func:`install_seeded`).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,3 +123,37 @@ def _reseed(gen: Any, seed: int) -> None:
         gen.state = type(gen)(seed).state
     else:
         gen.seed(seed)
+
+
+@contextmanager
+def seeded_fresh_generators(seed: int, namespace: dict[str, Any]) -> Iterator[None]:
+    """Within the block, ``np.random.default_rng()`` without a seed is seeded from ``seed``.
+
+    An unseeded ``default_rng()`` created inside the cell draws its state from
+    the operating system: two runs differ even with identical poison and
+    identical global RNG states, which would read as a non-deterministic
+    operation.  Deriving its seed from the run's seed makes runs with the same
+    seed agree and runs with different seeds differ, so the experiments name
+    the cause for what it is: an unseeded generator.  Aliases in the namespace
+    (``from numpy.random import default_rng``) are patched too.
+    """
+    original = np.random.default_rng
+    counter = itertools.count(1)
+
+    @functools.wraps(original)
+    def default_rng(seed_arg: Any = None) -> np.random.Generator:
+        if seed_arg is None:
+            seed_arg = seed * 1_000_003 + 7_919 * next(counter)
+        return original(seed_arg)
+
+    aliases = [name for name, value in namespace.items() if value is original]
+    np.random.default_rng = default_rng
+    for name in aliases:
+        namespace[name] = default_rng
+    try:
+        yield
+    finally:
+        np.random.default_rng = original
+        for name in aliases:
+            if namespace.get(name) is default_rng:  # unless the cell rebound the name
+                namespace[name] = original

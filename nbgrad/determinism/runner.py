@@ -24,7 +24,7 @@ from nbgrad.determinism.difference import Difference, difference
 from nbgrad.determinism.digest import Digest, digest_all, is_trackable
 from nbgrad.determinism.paths import Path, format_path, resolve
 from nbgrad.determinism.poison import AllocationRegistry, poisoned
-from nbgrad.determinism.rng import install_seeded
+from nbgrad.determinism.rng import install_seeded, seeded_fresh_generators
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
 from nbgrad.determinism.trace import StepTracer, StopRun
@@ -151,8 +151,10 @@ class CellRunner:
         scope[STEP_HOOK] = hook
         poisoning = (nullcontext() if config.poison is None else
                      poisoned(config.poison, scope, record.registry, self.cell.filename))
+        fresh_rngs = (nullcontext() if config.rng_seed is None else
+                      seeded_fresh_generators(config.rng_seed, scope))
         try:
-            with poisoning, _silenced(quiet=not config.plain):
+            with poisoning, fresh_rngs, _silenced(quiet=not config.plain):
                 if tracer is not None and config.trace_step == 0:
                     tracer.start(None)
                 try:
