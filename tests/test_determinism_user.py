@@ -133,3 +133,18 @@ def test_nan_on_one_side_is_not_reported_as_zero_relative_difference():
     size = difference(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
     assert size.max_abs is None and size.max_rel is None
     assert difference(np.array([np.nan]), np.array([np.nan])).max_rel == 0.0
+
+
+def test_reruns_do_not_display_again(shell, run_cell):
+    """In a kernel ``display()`` bypasses ``sys.stdout``: reruns duplicated every display."""
+    shown = []
+    shell.display_pub.publish = lambda data, **kwargs: shown.append(data["text/plain"])
+    try:
+        run_cell("W = np.zeros(2)")
+        report = run_cell("%%determinism --runs 3\nfor i in range(2):\n"
+                          "    display(f'loss {i}')\n    W += 1\n")
+    finally:
+        del shell.display_pub.publish
+    assert report.deterministic
+    assert shown == ["'loss 0'", "'loss 1'"]
+    assert "publish" not in vars(shell.display_pub)

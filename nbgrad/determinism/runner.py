@@ -9,6 +9,7 @@ before every run except the plain run 0.
 
 from __future__ import annotations
 
+import builtins
 import io
 import sys
 import traceback
@@ -154,7 +155,7 @@ class CellRunner:
         fresh_rngs = (nullcontext() if config.rng_seed is None else
                       seeded_fresh_generators(config.rng_seed, scope))
         try:
-            with poisoning, fresh_rngs, _silenced(quiet=not config.plain):
+            with poisoning, fresh_rngs, _silenced(not config.plain, scope):
                 if tracer is not None and config.trace_step == 0:
                     tracer.start(None)
                 try:
@@ -174,15 +175,47 @@ class CellRunner:
 
 
 @contextmanager
-def _silenced(quiet: bool) -> Iterator[None]:
-    """Reruns print nothing and warn nothing: the user sees run 0's output once."""
+def _silenced(quiet: bool, namespace: dict[str, Any]) -> Iterator[None]:
+    """Reruns print, warn and display nothing: the user sees run 0's output once."""
     if not quiet:
         yield
         return
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()), \
-            redirect_stderr(io.StringIO()):
+            redirect_stderr(io.StringIO()), _displays_muted(namespace):
         warnings.simplefilter("ignore")
         yield
+
+
+def _mute(*_args: Any, **_kwargs: Any) -> None:
+    """Stands in for the display publisher's methods during a rerun."""
+
+
+@contextmanager
+def _displays_muted(namespace: dict[str, Any]) -> Iterator[None]:
+    """Silence ``display(...)`` and inline plots, which a kernel sends past ``sys.stdout``.
+
+    The shell is found through the ``get_ipython`` that IPython puts in the
+    user's namespace (or builtins), so this module never imports IPython;
+    outside IPython there is nothing to mute.
+    """
+    getter = namespace.get("get_ipython") or getattr(builtins, "get_ipython", None)
+    shell = getter() if callable(getter) else None
+    publisher = getattr(shell, "display_pub", None)
+    if publisher is None:
+        yield
+        return
+    names = [n for n in ("publish", "clear_output") if hasattr(publisher, n)]
+    own = {n: publisher.__dict__[n] for n in names if n in publisher.__dict__}
+    for name in names:
+        setattr(publisher, name, _mute)
+    try:
+        yield
+    finally:
+        for name in names:
+            if name in own:
+                setattr(publisher, name, own[name])
+            else:
+                delattr(publisher, name)
 
 
 class _StepHook:
