@@ -99,6 +99,10 @@ def parse_blocks(spec: str | None) -> dict[str, tuple[int, ...]] | None:
                 f"--blocks: cannot read {part.strip()!r}; expected NAME=ROWSxCOLS pieces "
                 "separated by commas, in the order they are stored, e.g. Theta1=5x4,Theta2=3x6"
             )
+        if match.group(1) in blocks:
+            raise UsageError(
+                f"--blocks: {match.group(1)} is named twice; give each piece its own name"
+            )
         blocks[match.group(1)] = tuple(int(n) for n in re.split(r"\s*[x×]\s*", match.group(2)))
     return blocks
 

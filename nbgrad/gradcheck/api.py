@@ -36,7 +36,7 @@ from nbgrad.gradcheck.evaluate import CostCalls
 from nbgrad.gradcheck.findings import finding
 from nbgrad.gradcheck.noise import REPEATS, Noise, measure
 from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
-from nbgrad.gradcheck.steps import precision, tolerance
+from nbgrad.gradcheck.steps import machine_epsilon, precision, tolerance
 from nbgrad.gradcheck.summary import RunInfo, report_document
 from nbgrad.report.gradcheck import GradcheckReport
 
@@ -115,7 +115,8 @@ def _measure(
         noise = measure(cost, f0)
 
         def eps_of(block: Block) -> float:
-            return precision(block.dtype, noise.floor, abs(f0))
+            coarser = max(block.dtype, cost.cost_dtype, key=machine_epsilon)
+            return precision(coarser, noise.floor, abs(f0))
 
         checks = _compare(paramset, gradients, f0, cost, eps_of, rtol, mode, seed)
         if noise.too_noisy:  # element verdicts would be noise: none is claimed wrong

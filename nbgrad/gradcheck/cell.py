@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import difflib
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import CodeType
@@ -32,7 +34,7 @@ from typing import Any
 from nbgrad.backend import array_module, is_array
 from nbgrad.determinism import usercode
 from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
-from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.determinism.snapshot import Snapshot, is_user_name
 from nbgrad.errors import CellError, CostError, GradientError, ParameterError, UsageError
 from nbgrad.gradcheck.api import gradcheck
 from nbgrad.gradcheck.findings import finding
@@ -76,6 +78,8 @@ def resolve_parameters(spec: str | Sequence[str], namespace: dict[str, Any]) -> 
     """
     parameters: dict[str, Any] = {}
     for name in split_names(spec):
+        if name in parameters:
+            raise UsageError(f"--wrt names {name} twice; name each array once")
         value = _lookup(namespace, parse_path(name))
         if not is_array(value):
             raise ParameterError(
@@ -200,6 +204,8 @@ class CellCost:
         self.update_lr = update_lr
         self.params: dict[str, Any] = {}
         self._snapshot: Snapshot | None = None
+        self._bindings: dict[str, Any] = {}
+        self.runs = 0
 
     def touched_names(self) -> list[str]:
         """What is snapshotted and put back after every run: what the cell can visibly change.
@@ -219,12 +225,29 @@ class CellCost:
     def __enter__(self) -> CellCost:
         self.params = resolve_parameters(self.wrt, self.namespace)
         self._snapshot = Snapshot.take(self.namespace, self.touched_names())
+        self._bindings = {n: v for n, v in self.namespace.items() if is_user_name(n)}
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._snapshot is not None:
-            self._snapshot.restore(self.namespace)
+            self._restore()
             self._snapshot = None
+
+    def _restore(self) -> None:
+        """Every top-level binding as before the check, then the touched names' contents.
+
+        The snapshot copies only what the cell visibly changes; names it binds
+        in ways the AST scan does not see (``def``, ``import``, a ``global``
+        counter bumped inside the user's function) are put back here, which
+        costs one pass over the bindings and copies nothing.
+        """
+        namespace, saved = self.namespace, self._bindings
+        for name in [n for n in namespace if n not in saved and is_user_name(n)]:
+            del namespace[name]
+        for name, value in saved.items():
+            if namespace.get(name, _MISSING) is not value:
+                namespace[name] = value
+        self._snapshot.restore(namespace)
 
     def update_tolerance(self, requested: float | None) -> tuple[float | None, dict[str, Any]]:
         """The tolerance for an ``--update-lr`` check, and a finding that says how it was set.
@@ -291,10 +314,12 @@ class CellCost:
             raise RuntimeError("CellCost must be entered (with CellCost(...) as fun:) before use")
         perturbed = {name: _copy(array) for name, array in self.params.items()}
         try:
-            value = self.cell.run(self.namespace)
+            with _quiet(self.runs > 0):
+                value = self.cell.run(self.namespace)
             result = self._result(value, perturbed)
         finally:
-            self._snapshot.restore(self.namespace)
+            self.runs += 1
+            self._restore()
             for name, array in self.params.items():
                 array_module(array).copyto(array, perturbed[name])
         return result
@@ -308,7 +333,11 @@ class CellCost:
             return cost, self._gradient_structure(_copy(self._assigned(self.grad_name, "--grad")))
         if isinstance(value, tuple) and self.cost_name is None:
             return cost, self._gradient_structure(_copy(value[1]))
-        return cost
+        raise GradientError(
+            "the cell gave the cost but no analytic gradient: end it with (cost, grad), "
+            "name the gradient's variable with --grad NAME, or, when the cell applies the "
+            "weight update itself, use --update-lr LR"
+        )
 
     def _cost(self, value: Any) -> Any:
         if self.cost_name is not None:
@@ -363,6 +392,24 @@ class CellCost:
                 )
             grads.append((before - after) / before.dtype.type(self.update_lr))
         return grads[0] if len(grads) == 1 else grads
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool) -> Any:
+    """Swallow what the cell prints on every run after the first.
+
+    A plain run of the cell prints once; the check runs it hundreds of times,
+    and a ``print(loss)`` repeated that often would bury the report.
+    """
+    if not quiet:
+        yield
+        return
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield
 
 
 def _changed_names(tree: ast.AST) -> set[str]:

@@ -42,6 +42,18 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: np.ndarray)
 FIT_RESIDUAL = 0.01
 
 
+def explains_scale(c: float, residual: float) -> bool:
+    """A fitted factor names a bug only when it stands out from the fit's own residual.
+
+    Small scattered errors (a cost computed in lower precision than the
+    tolerance assumed) fit ``a ≈ c·n`` with a tiny residual and ``c`` just as
+    close to 1; "analytic ≈ 1 × numeric" would send the user hunting for a
+    1/m that is not missing.  A real constant factor moves ``c`` far more than
+    it leaves behind in the residual.
+    """
+    return math.isfinite(c) and c != 0 and abs(c - 1) > 10 * residual
+
+
 def fit_scale(analytic: np.ndarray, numeric: np.ndarray) -> tuple[float, float]:
     """Least-squares ``c`` in ``a ≈ c·n`` and the relative residual ``‖a − c·n‖ / ‖a‖``."""
     norm_n = float(numeric @ numeric)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from nbgrad.gradcheck.checks import BlockCheck
-from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale
+from nbgrad.gradcheck.compare import FIT_RESIDUAL, explains_scale, fit_scale
 from nbgrad.gradcheck.findings import finding
 from nbgrad.gradcheck.noise import Noise
 from nbgrad.gradcheck.patterns import pattern_findings
@@ -170,7 +170,7 @@ def _kind_of_mismatch(check: BlockCheck) -> tuple[str, float | None, dict[str, A
                 residual=residual,
             ),
         )
-    if residual < FIT_RESIDUAL and n >= 2 and math.isfinite(c) and c != 0:
+    if residual < FIT_RESIDUAL and n >= 2 and explains_scale(c, residual):
         return (
             "scale",
             c,

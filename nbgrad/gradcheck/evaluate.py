@@ -66,6 +66,19 @@ def scalar_cost(value: Any, where: Where) -> float:
     return cost
 
 
+def cost_dtype(value: Any) -> np.dtype:
+    """The precision the cost was computed in: a float32 cost of float64 weights is float32.
+
+    A numpy/CuPy float32 or float16 cost carries that dtype's rounding whatever
+    the parameters' dtype, so steps and tolerance must follow the coarser of
+    the two; Python numbers count as float64.
+    """
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or np.dtype(dtype).kind not in "fc":
+        return np.dtype(np.float64)
+    return np.dtype(dtype)
+
+
 def split_return(value: Any) -> tuple[Any, Any]:
     """``fun``'s return value -> (cost, gradient or None)."""
     if isinstance(value, tuple) and len(value) == 2:
@@ -87,6 +100,7 @@ class CostCalls:
         self.progress = progress
         self.count = 0
         self.total = 0
+        self.cost_dtype = np.dtype(np.float64)  # set by :meth:`base`
 
     def raw(self, where: Where = None) -> Any:
         """Call ``fun`` once and return what it returned (counted)."""
@@ -105,6 +119,7 @@ class CostCalls:
     def base(self) -> tuple[float, Any]:
         """Cost and returned gradient (or None) at the unperturbed point."""
         cost, grad = split_return(self.raw())
+        self.cost_dtype = cost_dtype(cost)
         return scalar_cost(cost, None), grad
 
     def __call__(self, where: Where = None) -> float:

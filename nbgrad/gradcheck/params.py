@@ -239,11 +239,41 @@ def collect(
         return ParamSet(params, "flat", _flat_blocks(params, blocks), list(blocks))
     keys = [key for key, _ in entries]
     display = _display_names(structure, keys, names)
+    _refuse_shared_memory(display, [value for _, value in entries])
     made = [
         _with_parts(Block(name, tuple(int(n) for n in value.shape), value))
         for name, (_, value) in zip(display, entries, strict=True)
     ]
     return ParamSet(params, structure, made, keys)
+
+
+def _refuse_shared_memory(names: list[str], arrays: list[Any]) -> None:
+    """Two parameters that share memory move together, so their differences would add up.
+
+    Perturbing ``params[0]`` would also move ``params[1]`` (the same array
+    passed twice, or two overlapping views of one buffer), and every shared
+    element would be reported as a factor-2 "scale" bug that is not the
+    user's.  Refuse instead, naming both.
+    """
+    for first in range(len(arrays)):
+        for second in range(first + 1, len(arrays)):
+            a, b = arrays[first], arrays[second]
+            if _shares_memory(a, b):
+                same = "the same array" if a is b else "views into one buffer that overlap"
+                raise ParameterError(
+                    f"{names[first]} and {names[second]} are {same}; "
+                    "perturbing one would move the other, so every shared element would be "
+                    "differenced twice — pass each parameter once (for pieces of one flat "
+                    "vector, pass the vector with blocks=)"
+                )
+
+
+def _shares_memory(a: Any, b: Any) -> bool:
+    xp = array_module(a)
+    if xp is not array_module(b):
+        return False
+    shares = getattr(xp, "shares_memory", None) or getattr(xp, "may_share_memory", None)
+    return bool(shares(a, b)) if shares is not None else a is b
 
 
 def _flat_blocks(flat: Any, blocks: Mapping[str, Sequence[int]]) -> list[Block]:
@@ -277,8 +307,10 @@ def _shape(name: Any, shape: Any) -> tuple[int, ...]:
         dims = tuple(int(n) for n in shape)
     except (TypeError, ValueError):
         dims = (-1,)
-    if any(n < 0 for n in dims):
-        raise UsageError(f"blocks[{name!r}] = {shape!r}; expected a shape such as (5, 4)")
+    if any(n < 1 for n in dims):
+        raise UsageError(
+            f"blocks[{name!r}] = {shape!r}; expected a shape of positive sizes such as (5, 4)"
+        )
     return dims
 
 
