@@ -148,3 +148,21 @@ def test_reruns_do_not_display_again(shell, run_cell):
     assert report.deterministic
     assert shown == ["'loss 0'", "'loss 1'"]
     assert "publish" not in vars(shell.display_pub)
+
+
+def test_preallocated_history_filled_one_element_per_step_is_deterministic():
+    """``losses = np.empty(n)``; ``losses[e] = ...``: unwritten elements are not a divergence."""
+    ns = cell_namespace("import numpy as np\n", "user-prealloc")
+    cell = "losses = np.empty(4)\nfor e in range(4):\n    losses[e] = e * 0.5\n"
+    report = check_determinism(cell, ns)
+    assert report.deterministic, report.headline
+    assert ns["losses"].tolist() == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_reading_the_unwritten_part_of_a_preallocated_array_still_diverges():
+    ns = cell_namespace("import numpy as np\nW = np.zeros(1)\n", "user-prealloc-read")
+    cell = "hist = np.empty(4)\nfor e in range(4):\n    hist[e] = e * 0.5\n    W += hist.sum()\n"
+    divergence = check_determinism(cell, ns).first_divergence
+    assert divergence["cause"] == "uninitialized_memory"
+    assert (divergence["step"], divergence["line"], divergence["variable"]) == (0, 4, "W")
+    assert divergence["allocation"]["line"] == 1

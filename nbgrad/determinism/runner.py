@@ -28,7 +28,7 @@ from nbgrad.determinism.poison import AllocationRegistry, poisoned
 from nbgrad.determinism.rng import install_seeded, seeded_fresh_generators
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
-from nbgrad.determinism.trace import StepTracer, StopRun
+from nbgrad.determinism.trace import StepTracer, StopRun, masked_unwritten, written_agree
 
 _MISSING_DIGEST = b"<missing>"
 _NBGRAD_DIR = str(FilePath(__file__).resolve().parents[1])
@@ -257,13 +257,43 @@ class _StepHook:
 
     def _digest_step(self) -> None:
         values = self.runner.tracked_values()
-        digests = self.digests_of(values)
         step = len(self.record.steps)
+        digests = self.digests_of({n: self._unwritten_masked(v) for n, v in values.items()})
+        if self.reference is not None:
+            self._forgive_unwritten(step, values, digests)
         self.record.steps.append(digests)
         if self.keep:
             self.record.kept.append(self._keep(values))
         if self.reference is not None:
             self.record.diffs.append(self._diffs(step, values, digests))
+
+    def _unwritten_masked(self, value: Any) -> Any:
+        """A poisoned ``empty`` array with the elements nobody wrote yet zeroed.
+
+        ``out = np.empty(n)`` filled one element per step holds different
+        poison in differently poisoned runs until it is full; that is not a
+        divergence unless something *reads* the unwritten elements.
+        """
+        allocation = self.record.registry.find(value) if is_array(value) else None
+        return value if allocation is None else masked_unwritten(value, allocation.pattern)
+
+    def _forgive_unwritten(self, step: int, values: dict[str, Any],
+                           digests: dict[str, Digest]) -> None:
+        """Against run 0 (unpoisoned, so unmaskable): compare the written elements only.
+
+        Run 0's kept copy is compared element by element with this run's
+        value, skipping elements that still hold this run's poison; when all
+        written elements agree, the step counts as identical for that name.
+        """
+        theirs = self.reference.steps[step] if step < len(self.reference.steps) else {}
+        kept = self.reference.kept[step] if step < len(self.reference.kept) else {}
+        for name, digest in digests.items():
+            value = values[name]
+            if theirs.get(name, digest) == digest or name not in kept or not is_array(value):
+                continue
+            allocation = self.record.registry.find(value)
+            if allocation is not None and written_agree(kept[name], value, allocation.pattern):
+                digests[name] = theirs[name]
 
     def _keep(self, values: dict[str, Any]) -> dict[str, Any]:
         kept = {}

@@ -59,12 +59,30 @@ def _stored_globals(code: CodeType) -> frozenset[str]:
     return frozenset(i.argval for i in dis.get_instructions(code) if i.opname == "STORE_GLOBAL")
 
 
-def _masked(array: Any, pattern: int) -> Any:
+def _element_bytes(array: Any) -> Any:
+    xp = array_module(array)
+    return xp.ascontiguousarray(array).reshape(-1).view(xp.uint8).reshape(-1, array.itemsize)
+
+
+def masked_unwritten(array: Any, pattern: int) -> Any:
     """Bytes of ``array`` with elements that still hold the whole poison pattern zeroed."""
     xp = array_module(array)
-    raw = xp.ascontiguousarray(array).reshape(-1).view(xp.uint8).reshape(-1, array.itemsize)
+    raw = _element_bytes(array)
     untouched = (raw == pattern).all(axis=1)
     return xp.where(untouched[:, None], xp.uint8(0), raw)
+
+
+def written_agree(reference: Any, array: Any, pattern: int) -> bool:
+    """True when every element of ``array`` not still holding ``pattern`` equals ``reference``'s.
+
+    ``reference`` comes from an unpoisoned run, whose unwritten elements hold
+    whatever the allocator left; only the elements this run wrote can be compared.
+    """
+    if getattr(reference, "shape", None) != array.shape or reference.dtype != array.dtype:
+        return False
+    raw = to_numpy(_element_bytes(array))
+    written = ~(raw == pattern).all(axis=1)
+    return bool((raw[written] == to_numpy(_element_bytes(reference))[written]).all())
 
 
 def _loaded_names(source: str | None) -> list[str]:
@@ -148,7 +166,8 @@ class StepTracer:
         prepared = {}
         for name, value in values.items():
             allocation = self.registry.find(value) if is_array(value) else None
-            prepared[name] = value if allocation is None else _masked(value, allocation.pattern)
+            prepared[name] = (value if allocation is None
+                              else masked_unwritten(value, allocation.pattern))
         return digest_all(prepared)
 
     def _record(self, frame: FrameType, site: Site) -> None:
