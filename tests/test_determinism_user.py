@@ -166,3 +166,12 @@ def test_reading_the_unwritten_part_of_a_preallocated_array_still_diverges():
     assert divergence["cause"] == "uninitialized_memory"
     assert (divergence["step"], divergence["line"], divergence["variable"]) == (0, 4, "W")
     assert divergence["allocation"]["line"] == 1
+
+
+def test_without_poisoning_an_unexplained_divergence_says_poisoning_was_off():
+    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\n", "user-no-poison")
+    cell = "for i in range(3):\n    W += np.empty(3) if i == 1 else 0\n"
+    report = check_determinism(cell, ns, poison=False)
+    if report.deterministic:  # the allocator happened to hand out identical garbage
+        pytest.skip("np.empty returned the same bytes in every run")
+    assert "poisoning was off" in report.first_divergence["explanation"]

@@ -95,7 +95,12 @@ def diagnose(runner: CellRunner, step: int, poison: bool) -> Verdict:
     baseline = runner.run(base)
     experiments = {name: compare_runs(name, baseline, runner.run(config), step)
                    for name, config in configs.items()}
-    return _verdict(base, configs, experiments)
+    verdict = _verdict(base, configs, experiments)
+    if not poison and verdict.cause in (NONDETERMINISTIC_OP, UNKNOWN):
+        verdict.explanation += ("; poisoning was off (--no-poison / poison=False), so a read "
+                                "of uninitialised memory (np.empty + +=) looks like this too: "
+                                "rerun with poisoning to tell them apart")
+    return verdict
 
 
 def _verdict(base: RunConfig, configs: dict[str, RunConfig],
@@ -108,7 +113,9 @@ def _verdict(base: RunConfig, configs: dict[str, RunConfig],
         return Verdict(NONDETERMINISTIC_OP, 0.8,
                        "two runs with identical poison and identical RNG state differ: an "
                        "operation is not deterministic (float atomics such as scatter_add, "
-                       "non-deterministic BLAS/cuDNN algorithms, threads)",
+                       "non-deterministic BLAS/cuDNN algorithms, threads), or memory from "
+                       "an allocator nbgrad cannot poison is read (np.ndarray(shape), "
+                       "ndarray.resize)",
                        (base, configs["same poison, same RNG"]), listed)
     memory_differs = memory is not None and memory.outcome != "identical"
     rng_differs = rng.outcome != "identical"
