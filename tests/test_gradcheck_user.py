@@ -153,3 +153,25 @@ def test_blocks_naming_a_piece_twice_says_so(shell):
 def test_a_block_with_no_elements_is_refused():
     with pytest.raises(Exception, match="positive sizes"):
         gradcheck(lambda p: (float(np.sum(p**2)), 2 * p), np.ones(6), blocks={"A": (0, 2), "B": 6})
+
+
+# --- diagnoses that sent the user the wrong way ---------------------------------------------
+
+
+def test_update_lr_that_is_not_the_cells_rate_is_named_as_the_likely_cause(shell):
+    shell.run_cell("w = np.array([0.5, -1.0, 2.0])")
+    report = shell.run_cell(
+        "%%gradcheck --wrt w --update-lr 0.25\nc = float(w @ w)\nw = w - 0.5 * (2 * w)\nc"
+    ).result
+    assert report.blocks[0]["diagnoses"] == ["scale"]
+    hints = [f for f in report.findings if f["code"] == "update_lr_scale"]
+    assert len(hints) == 1
+    assert hints[0]["details"]["applied_lr"] == pytest.approx(0.5)
+    assert "learning rate of 0.5" in hints[0]["message"]
+
+
+def test_a_flat_integer_cost_is_not_blamed_on_a_regularisation_term():
+    report = gradcheck(lambda p: (round(float(np.sum(p**2))), 2 * p), np.array([1.0, 2.0]))
+    assert not report.passed
+    assert "flat" in report.blocks[0]["diagnoses"]
+    assert all("regularisation" not in f["message"] for f in report.findings)

@@ -476,9 +476,30 @@ def gradcheck_cell(
     if note is None:
         return report
     document = report.to_dict()
-    document["findings"].append(note)
+    document["findings"].extend([*_learning_rate_hints(document, update_lr), note])
     document["evaluations"] += 1  # the run that measured the update's precision
     return GradcheckReport(document)
+
+
+def _learning_rate_hints(document: dict[str, Any], lr: float) -> list[dict[str, Any]]:
+    """A block off by a constant factor under ``--update-lr``: the rate itself may be wrong.
+
+    The gradient is ``(θ_before − θ_after) / lr``, so an ``--update-lr`` that
+    is not the rate the cell applies scales every inferred gradient by the
+    ratio of the two; the generic hint (a forgotten 1/m) would miss that.
+    """
+    hints = []
+    for block in document["blocks"]:
+        c = block.get("scale")
+        if "scale" in block["diagnoses"] and c is not None and c > 0:
+            hints.append(finding(
+                block["name"], "update_lr_scale", 0.7,
+                f"{block['name']}: analytic ≈ {c:.4g} × numeric is what --update-lr {lr:g} "
+                f"gives when the cell really applies a learning rate of {lr * c:.4g} — check "
+                "that --update-lr is the rate the cell's update uses",
+                applied_lr=lr * c,
+            ))
+    return hints
 
 
 def _update_precision(theta: Any, grad: Any, lr: float) -> float:

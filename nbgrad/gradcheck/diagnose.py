@@ -288,7 +288,9 @@ def diagnose_block(check: BlockCheck, theta: np.ndarray, noise: Noise) -> Diagno
     elif check.flagged.any():
         code, scale, explanation = _kind_of_mismatch(check)
         codes.append(code)
-        patterns = pattern_findings(check, theta)
+        # Patterns compare analytic with numeric values; a flat cost's numeric ones are all 0,
+        # so "analytic − numeric ∝ θ" would merely restate the analytic gradient.
+        patterns = [] if flat else pattern_findings(check, theta)
         # A pattern names the bug more precisely than "mismatch": it goes first.
         specific_first = code == "mismatch"
         findings.extend([*patterns, explanation] if specific_first else [explanation, *patterns])
