@@ -175,3 +175,22 @@ def test_without_poisoning_an_unexplained_divergence_says_poisoning_was_off():
     if report.deterministic:  # the allocator happened to hand out identical garbage
         pytest.skip("np.empty returned the same bytes in every run")
     assert "poisoning was off" in report.first_divergence["explanation"]
+
+
+def test_garbage_carried_out_by_a_return_value_is_found_in_the_function():
+    """``g += 0`` leaves the poison intact (masked); the returned sum still carries it."""
+    ns = cell_namespace(HELPER + "losses = []\n", "user-return")
+    report = check_determinism("for i in range(3):\n    losses.append(score(i * 0.0))\n", ns)
+    divergence = report.first_divergence
+    assert (divergence["function"], divergence["variable"]) == ("score", "return value")
+    assert divergence["allocation"]["source"] == "g = np.empty(3)"
+
+
+def test_attribute_of_a_model_updated_at_cell_level_is_localised_to_its_line(shell, run_cell):
+    run_cell("class Model:\n    def __init__(self):\n        self.b = np.zeros(3)\n"
+             "    def grad(self):\n        g = np.empty(3)\n        g += 0.0\n        return g\n"
+             "NN = Model()\n")
+    report = run_cell("%%determinism\nfor i in range(2):\n    NN.b -= 0.1 * NN.grad()\n")
+    divergence = report.first_divergence
+    assert divergence["cause"] == "uninitialized_memory"
+    assert (divergence["line"], divergence["variable"]) == (2, "NN.b")

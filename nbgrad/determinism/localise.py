@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 
 from nbgrad.determinism.difference import Difference, difference
+from nbgrad.determinism.paths import format_path
 from nbgrad.determinism.poison import Allocation
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
 from nbgrad.determinism.trace import StepTracer
@@ -36,7 +37,9 @@ def _traced(config: RunConfig, step: int) -> RunConfig:
 
 
 def _tracer(runner: CellRunner, **kwargs: object) -> StepTracer:
-    module_names = list(dict.fromkeys(p.split(".")[0] for p in runner.cell.assigned))
+    # Full paths (``NN.b``, not ``NN``): an object is not digested, its arrays are.
+    module_names = list(dict.fromkeys([*runner.cell.assigned,
+                                       *(format_path(p) for p in runner.tracked)]))
     return StepTracer(runner.cell.filename, None, module_names, **kwargs)  # type: ignore[arg-type]
 
 

@@ -26,10 +26,15 @@ from typing import Any
 
 from nbgrad.backend import array_module, is_array, to_numpy
 from nbgrad.determinism.digest import Digest, digest_all, is_trackable
+from nbgrad.determinism.paths import parse_path, resolve
 from nbgrad.determinism.poison import Allocation, AllocationRegistry
 from nbgrad.determinism.usercode import Site, is_notebook_file
+from nbgrad.errors import UsageError
 
 MAX_TRACED_SEQUENCE = 64
+
+#: How a function's return value is named in a report (never a Python identifier).
+RETURN_VALUE = "return value"
 
 
 class StopRun(BaseException):
@@ -144,8 +149,8 @@ class StepTracer:
         if event in ("line", "return"):
             previous = self._last_line.get(id(frame))
             if previous is not None:
-                self._record(frame, Site(frame.f_code.co_filename,
-                                         _function_name(frame), previous))
+                site = Site(frame.f_code.co_filename, _function_name(frame), previous)
+                self._record(frame, site, arg if event == "return" else None)
             if event == "line":
                 self._last_line[id(frame)] = frame.f_lineno
             else:
@@ -155,7 +160,12 @@ class StepTracer:
     def _values(self, frame: FrameType) -> dict[str, Any]:
         if frame.f_code.co_name == "<module>":
             scope = frame.f_globals
-            values = {n: scope[n] for n in self.module_names if n in scope}
+            values = {}
+            for name in self.module_names:
+                try:
+                    values[name] = resolve(scope, parse_path(name))
+                except (LookupError, UsageError):
+                    continue
         else:
             values = dict(frame.f_locals)
             for name in _stored_globals(frame.f_code):
@@ -170,9 +180,17 @@ class StepTracer:
                               else masked_unwritten(value, allocation.pattern))
         return digest_all(prepared)
 
-    def _record(self, frame: FrameType, site: Site) -> None:
+    def _record(self, frame: FrameType, site: Site, returned: Any = None) -> None:
+        """Digest the frame after ``site`` ran; a returned value is compared as well.
+
+        ``return float(g.sum())`` can carry unread-looking garbage out of a
+        function (``g += 0`` leaves the poison intact, so ``g`` is masked):
+        without the return value the divergence would surface only in the caller.
+        """
         index = len(self.events)
         values = self._values(frame)
+        if returned is not None and _traceable(returned):
+            values[RETURN_VALUE] = returned
         event = LineEvent(site, self._digests(values))
         self.events.append(event)
         if index == self.capture_index and self.capture_variable in values:
