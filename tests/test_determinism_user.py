@@ -7,6 +7,8 @@ message, and what the namespace holds afterwards.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pytest
 from test_determinism_support import cell_namespace
@@ -194,3 +196,42 @@ def test_attribute_of_a_model_updated_at_cell_level_is_localised_to_its_line(she
     divergence = report.first_divergence
     assert divergence["cause"] == "uninitialized_memory"
     assert (divergence["line"], divergence["variable"]) == (2, "NN.b")
+
+
+CONTAINERS_SETUP = """\
+import array
+from collections import deque
+
+
+class Slotted:
+    __slots__ = ("history",)
+
+    def __init__(self):
+        self.history = [0]
+
+
+recent = deque(maxlen=100)
+samples = array.array("d")
+box = Slotted()
+"""
+CONTAINERS_CELL = ("for i in range(3):\n    recent.append(i)\n    samples.append(i * 0.5)\n"
+                   "    box.history.append(i)\n")
+
+
+def test_deque_array_and_slotted_objects_hold_one_run_of_items_afterwards():
+    """The reruns appended to them again: after the check they held two runs' items."""
+    plain = cell_namespace(CONTAINERS_SETUP, "user-containers-plain")
+    exec(CONTAINERS_CELL, plain)
+    checked = cell_namespace(CONTAINERS_SETUP, "user-containers")
+    report = check_determinism(CONTAINERS_CELL, checked)
+    assert report.deterministic
+    assert checked["recent"] == plain["recent"] == deque([0, 1, 2])
+    assert checked["samples"] == plain["samples"]
+    assert checked["box"].history == plain["box"].history == [0, 0, 1, 2]
+    assert {"recent", "samples", "box.history"} <= set(report.to_dict()["tracked"])
+
+
+def test_divergence_recorded_only_in_a_deque_is_found():
+    ns = cell_namespace(HELPER + "from collections import deque\nrecent = deque()\n", "user-dq")
+    report = check_determinism("for i in range(2):\n    recent.append(score(1.0))\n", ns)
+    assert not report.deterministic and len(ns["recent"]) == 2

@@ -12,10 +12,12 @@ array come back to the host.  Shape and dtype are part of every digest.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import os
 import struct
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
@@ -162,6 +164,11 @@ def value_digest(value: Any, depth: int = 0) -> Digest:
         return hashlib.sha1(type(value).__name__.encode() + np.asarray(value).tobytes()).digest()
     if is_cupy_array(value):
         return host_digest(to_numpy(value))
+    if isinstance(value, array.array):
+        return host_digest(np.frombuffer(value, dtype=value.typecode) if value.typecode != "u"
+                           else np.asarray(value.tolist()))
+    if isinstance(value, deque):
+        value = list(value)
     if isinstance(value, (list, tuple)) and not any(is_cupy_array(v) for v in value):
         try:
             as_array = np.asarray(value)
@@ -217,4 +224,4 @@ def is_trackable(value: Any) -> bool:
     Dicts count: a ``history = {}`` filled by the loop is training state too.
     """
     return is_array(value) or isinstance(value, (float, int, complex, np.generic, list, tuple,
-                                                 dict))
+                                                 dict, deque, array.array))

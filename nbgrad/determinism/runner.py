@@ -9,11 +9,14 @@ before every run except the plain run 0.
 
 from __future__ import annotations
 
+import array
 import builtins
+import copy
 import io
 import sys
 import traceback
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -31,6 +34,8 @@ from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
 from nbgrad.determinism.trace import StepTracer, StopRun, masked_unwritten, written_agree
 
 _MISSING_DIGEST = b"<missing>"
+#: Containers whose kept per-step value must be a copy (the loop goes on mutating them).
+_MUTABLE = (list, dict, deque, array.array)
 _NBGRAD_DIR = str(FilePath(__file__).resolve().parents[1])
 
 #: Per-step copies kept so the size of a difference can be reported.
@@ -300,7 +305,8 @@ class _StepHook:
         for name, value in values.items():
             size = getattr(value, "nbytes", 64)
             if size <= KEEP_VALUE_BYTES and self.kept_bytes + size <= KEEP_TOTAL_BYTES:
-                kept[name] = value.copy() if is_array(value) or isinstance(value, list) else value
+                kept[name] = (value.copy() if is_array(value) else
+                              copy.copy(value) if isinstance(value, _MUTABLE) else value)
                 self.kept_bytes += size
         return kept
 

@@ -18,9 +18,11 @@ equal copies), then the array bytes in place, then the generator states.
 
 from __future__ import annotations
 
+import array
 import os
 import re
 import types
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +90,8 @@ class _Walk:
         if id(obj) in self.seen or len(path) > MAX_DEPTH:
             return
         self.seen.add(id(obj))
-        if _is_plain_data(obj) and (len(path) == 1 or isinstance(obj, (list, dict))):
+        if _is_plain_data(obj) and (len(path) == 1 or
+                                    isinstance(obj, (list, dict, deque, array.array))):
             self.data.append(path)
         if is_array(obj):
             if obj.flags.writeable and obj.dtype != object:
@@ -107,12 +110,61 @@ class _Walk:
             for key, item in obj.items():
                 if isinstance(key, (str, int)):
                     self.visit(item, (*path, ("item", key)))
+        elif isinstance(obj, deque):
+            self.containers.append((obj, list(obj)))
+            for index, item in enumerate(obj):
+                self.visit(item, (*path, ("item", index)))
+        elif isinstance(obj, array.array):
+            self.containers.append((obj, array.array(obj.typecode, obj)))
         elif isinstance(obj, (set, bytearray)):
             self.containers.append((obj, obj.copy()))
-        elif is_plain_object(obj, self.namespace_module):
+        else:
+            self._visit_object(obj, path)
+
+    def _visit_object(self, obj: Any, path: Path) -> None:
+        """Attributes of a user's object: its ``__dict__`` and its ``__slots__``."""
+        if is_plain_object(obj, self.namespace_module):
             self.containers.append((obj.__dict__, dict(obj.__dict__)))
             for attr, item in obj.__dict__.items():
                 self.visit(item, (*path, ("attr", attr)))
+        slots = _SlotView.of(obj, self.namespace_module)
+        if slots is not None:
+            saved = slots.save()
+            self.containers.append((slots, saved))
+            for attr, item in saved.items():
+                self.visit(item, (*path, ("attr", attr)))
+
+
+def _slots_of(klass: type) -> list[str]:
+    slots = vars(klass).get("__slots__", ())
+    return [slots] if isinstance(slots, str) else list(slots)
+
+
+class _SlotView:
+    """The ``__slots__`` attributes of a user's object, saved and put back like a dict."""
+
+    def __init__(self, obj: Any, names: list[str]) -> None:
+        self.obj = obj
+        self.names = names
+
+    @classmethod
+    def of(cls, obj: Any, namespace_module: str | None) -> _SlotView | None:
+        if isinstance(obj, _OPAQUE) or type(obj).__module__ not in {
+                "__main__", "builtins", "types", namespace_module}:
+            return None
+        names = [name for klass in type(obj).__mro__ for name in _slots_of(klass)
+                 if name not in ("__dict__", "__weakref__")]
+        return cls(obj, names) if names else None
+
+    def save(self) -> dict[str, Any]:
+        return {n: getattr(self.obj, n) for n in self.names if hasattr(self.obj, n)}
+
+    def put_back(self, saved: dict[str, Any]) -> None:
+        for name in self.names:
+            if name in saved:
+                setattr(self.obj, name, saved[name])
+            elif hasattr(self.obj, name):
+                delattr(self.obj, name)
 
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
@@ -124,9 +176,9 @@ def _is_plain_data(obj: Any, depth: int = 0) -> bool:
     Such values hold training results without holding arrays, so no array
     path covers them; a loop that appends to one must still be compared.
     """
-    if isinstance(obj, _SCALARS):
+    if isinstance(obj, (*_SCALARS, array.array)):
         return True
-    if depth >= MAX_DEPTH or not isinstance(obj, (list, tuple, dict)):
+    if depth >= MAX_DEPTH or not isinstance(obj, (list, tuple, dict, deque)):
         return False
     items = obj.values() if isinstance(obj, dict) else obj
     return all(_is_plain_data(item, depth + 1) for item in items)
@@ -140,11 +192,16 @@ def _outermost(paths: list[Path]) -> list[Path]:
 
 def _put_back_contents(container: Any, saved: Any) -> None:
     """Make ``container`` hold ``saved``'s items again, keeping the container object."""
-    if isinstance(container, dict):
+    if isinstance(container, _SlotView):
+        container.put_back(saved)
+    elif isinstance(container, dict):
         container.clear()
         container.update(saved)
-    elif isinstance(container, (list, bytearray)):
+    elif isinstance(container, (list, bytearray, array.array)):
         container[:] = saved
+    elif isinstance(container, deque):
+        container.clear()
+        container.extend(saved)
     else:  # set
         container.clear()
         container.update(saved)
