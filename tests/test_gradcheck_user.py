@@ -7,11 +7,13 @@ should get (right verdict, a message naming the culprit, state restored).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from IPython.core.error import UsageError as IPythonUsageError
 
-from nbgrad.errors import ParameterError
+from nbgrad.errors import CostError, ParameterError
 from nbgrad.gradcheck import gradcheck
 
 
@@ -175,3 +177,36 @@ def test_a_flat_integer_cost_is_not_blamed_on_a_regularisation_term():
     assert not report.passed
     assert "flat" in report.blocks[0]["diagnoses"]
     assert all("regularisation" not in f["message"] for f in report.findings)
+
+
+# --- parameters near the edge of the cost's domain ------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("size", [1e-2, 1e-4, 1e-6])
+def test_log_of_small_positive_parameters_is_checked_not_refused_as_nan(mode, size):
+    """Variances or probabilities of 0.01: a step scaled to 1 would cross zero."""
+    theta = np.array([1.0, 2.0, 3.0]) * size
+    before = theta.tobytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nbgrad's probing must not surface "invalid value in log"
+        report = gradcheck(lambda p: (float(np.sum(np.log(p))), 1 / p), theta, mode=mode)
+    assert report.passed, repr(report)
+    assert report.blocks[0]["diagnoses"] == ["ok"]
+    assert theta.tobytes() == before
+
+
+def test_a_wrong_gradient_near_the_domain_edge_is_still_caught():
+    theta = np.array([1.0, 2.0, 3.0]) * 1e-3
+    report = gradcheck(lambda p: (float(np.sum(np.sqrt(p))), 1 / np.sqrt(p)), theta)
+    assert not report.passed
+    assert report.blocks[0]["diagnoses"] == ["scale"]
+    assert report.blocks[0]["scale"] == pytest.approx(2.0, rel=2e-2)
+
+
+def test_a_cost_that_is_nan_at_every_step_is_still_reported_as_the_users():
+    def cost(p):
+        return (float(np.sum(p**2)) if p[0] == 1.0 else float("nan")), 2 * p
+
+    with pytest.raises(CostError, match=r"the cost is nan while params\[0\] was perturbed"):
+        gradcheck(cost, np.array([1.0, 2.0]))

@@ -18,6 +18,7 @@ one place that calls it.  :class:`CostCalls`
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -37,8 +38,12 @@ def _where_text(where: Where) -> str:
     return BASE_POINT if where is None else where()
 
 
-def scalar_cost(value: Any, where: Where) -> float:
-    """Turn what ``fun`` returned as its cost into a finite Python float, or raise CostError."""
+def scalar_cost(value: Any, where: Where, finite: bool = True) -> float:
+    """Turn what ``fun`` returned as its cost into a finite Python float, or raise CostError.
+
+    ``finite=False`` lets NaN and ±inf through, for a caller that retries a
+    step that left the cost's domain (see :mod:`nbgrad.gradcheck.numeric`).
+    """
     if is_array(value) or isinstance(value, np.generic):
         if value.size != 1:
             raise CostError(
@@ -58,7 +63,7 @@ def scalar_cost(value: Any, where: Where) -> float:
             "scalar, or a (cost, grad) tuple"
         )
     cost = float(value)
-    if not math.isfinite(cost):
+    if finite and not math.isfinite(cost):
         raise CostError(
             f"the cost is {cost} {_where_text(where)}; gradcheck needs a finite cost "
             "(a log of 0 or an overflow in the forward pass?)"
@@ -122,9 +127,16 @@ class CostCalls:
         self.cost_dtype = cost_dtype(cost)
         return scalar_cost(cost, None), grad
 
-    def __call__(self, where: Where = None) -> float:
-        cost, _ = split_return(self.raw(where))
-        return scalar_cost(cost, where)
+    def __call__(self, where: Where = None, finite: bool = True) -> float:
+        """The cost at the current (perturbed) parameters.
+
+        ``finite=False`` returns NaN/inf instead of raising, and silences
+        numpy's floating-point warnings: the caller is probing whether its step
+        left the cost's domain, and "invalid value in log" would only alarm.
+        """
+        with contextlib.nullcontext() if finite else np.errstate(all="ignore"):
+            cost, _ = split_return(self.raw(where))
+        return scalar_cost(cost, where, finite)
 
     def expect(self, more: int) -> None:
         """Announce ``more`` calls on top of those already planned, for an honest progress total."""

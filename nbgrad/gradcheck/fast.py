@@ -47,6 +47,7 @@ errors larger than about ``tol·‖a‖``; smaller ones need ``mode="full"``.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,8 +60,9 @@ from nbgrad.gradcheck import full
 from nbgrad.gradcheck.checks import BlockCheck, Directions, PartCheck
 from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale, relative_error
 from nbgrad.gradcheck.evaluate import CostCalls, Where
+from nbgrad.gradcheck.numeric import DOMAIN_TRIES
 from nbgrad.gradcheck.params import Block, ParamSet
-from nbgrad.gradcheck.steps import CENTRAL_EXPONENT, nominal
+from nbgrad.gradcheck.steps import CENTRAL_EXPONENT, domain_shrink, nominal
 
 #: Random directions for the verdict on each block.
 DIRECTIONS = 3
@@ -98,6 +100,7 @@ class Change:
     numeric: float  # C(θ + Δ₊) − C(θ − Δ₋)
     cost_size: float
     moved: float
+    retries: int = 0  # how often the step was shrunk after leaving the cost's domain
 
 
 class BlockCoordinates:
@@ -129,8 +132,25 @@ class BlockCoordinates:
                 found.append((number, start, stop))
         return found
 
-    def change(self, lo: int, hi: int, weights: np.ndarray, scale: float) -> Change:
-        """Analytic and numeric cost change along ``weights`` on [lo, hi)."""
+    def change(
+        self, lo: int, hi: int, weights: np.ndarray, scale: float, retries: int = 0
+    ) -> Change:
+        """Analytic and numeric cost change along ``weights`` on [lo, hi).
+
+        ``retries`` shrinks the step that many times as after leaving the cost's
+        domain (:func:`~nbgrad.gradcheck.steps.domain_shrink`); a NaN or infinite
+        cost adds retries, up to :data:`~nbgrad.gradcheck.numeric.DOMAIN_TRIES`.
+        """
+        while True:
+            last = retries == DOMAIN_TRIES
+            found = self._change(lo, hi, weights, scale, retries, finite=last)
+            if math.isfinite(found.numeric) or last:
+                return found
+            retries += 1
+
+    def _change(
+        self, lo: int, hi: int, weights: np.ndarray, scale: float, retries: int, finite: bool
+    ) -> Change:
         plus_points, minus_points = [], []
         predicted, used = 0.0, 0
         for number, start, stop in self.segments(lo, hi):
@@ -138,28 +158,33 @@ class BlockCoordinates:
             w = array_module(segment).asarray(weights[used : used + stop - start])
             used += stop - start
             h = scale * nominal(segment, self.eps, CENTRAL_EXPONENT) * w
+            for retry in range(retries):
+                h = domain_shrink(segment, h, first=retry == 0)
             plus = (segment + h).astype(segment.dtype)
             minus = (segment - h).astype(segment.dtype)
             width = to_numpy(plus.astype(np.float64) - minus.astype(np.float64))
             predicted += float(self.analytic[number][start:stop] @ width)
             plus_points.append((number, start, stop, plus))
             minus_points.append((number, start, stop, minus))
-        f_plus = self.cost_at(plus_points, self.where(lo, hi, "+"))
-        f_minus = self.cost_at(minus_points, self.where(lo, hi, "-"))
+        f_plus = self.cost_at(plus_points, self.where(lo, hi, "+"), finite)
+        f_minus = self.cost_at(minus_points, self.where(lo, hi, "-"), finite)
         return Change(
             analytic=predicted,
             numeric=f_plus - f_minus,
             cost_size=max(abs(self.f0), abs(f_plus), abs(f_minus)),
             moved=max(abs(f_plus - self.f0), abs(f_minus - self.f0)),
+            retries=retries,
         )
 
-    def cost_at(self, points: list[tuple[int, int, int, Any]], where: Where) -> float:
+    def cost_at(
+        self, points: list[tuple[int, int, int, Any]], where: Where, finite: bool = True
+    ) -> float:
         """The cost with the given segments replaced; the segments are reset afterwards."""
         parts = self.block.parts
         try:
             for number, start, stop, values in points:
                 parts[number].assign_range(start, stop, values, self.thetas[number])
-            return self.cost(where)
+            return self.cost(where, finite)
         finally:
             for number, start, stop, _ in points:
                 theta = self.thetas[number]
@@ -201,7 +226,7 @@ class Search:
         if rel <= coords.tol:
             return Test(a1, d1, rel, False, first.cost_size, first.moved)
         coords.cost.expect(2)
-        half = coords.change(lo, hi, weights, 0.5)
+        half = coords.change(lo, hi, weights, 0.5, first.retries)
         linear = (8 * (half.analytic - half.numeric) - (a1 - d1)) / 3
         extrapolated = _rel(a1, a1 - linear, floor)
         failed = extrapolated > coords.tol

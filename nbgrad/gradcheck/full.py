@@ -116,7 +116,8 @@ def _extrapolate(
     xp = array_module(theta)
     coarse_step = nominal(theta[xp.asarray(indices)], eps, RICHARDSON_EXPONENT)
     coarse = differences(check.part, indices, theta, coarse_step, f0, cost)
-    fine = differences(check.part, indices, theta, coarse_step / 2, f0, cost)
+    # Half of the step really taken: a coarse step shrunk at the domain's edge stays paired.
+    fine = differences(check.part, indices, theta, xp.asarray(coarse.step / 2), f0, cost)
     extrapolated = richardson(coarse, fine)
     keep_better(check, indices, extrapolated, fine.step)
     keep_better(check, indices, fine.numeric, fine.step)

@@ -26,7 +26,12 @@ import numpy as np
 from nbgrad.backend import array_module
 from nbgrad.gradcheck.evaluate import CostCalls, Where
 from nbgrad.gradcheck.params import Part
-from nbgrad.gradcheck.steps import representable
+from nbgrad.gradcheck.steps import Steps, representable
+
+#: A step whose cost is NaN or infinite left the cost's domain (``log`` or ``sqrt`` of a
+#: small positive θ): it is retried smaller (:func:`~nbgrad.gradcheck.steps.domain_shrink`)
+#: at most this many times before the non-finite cost is reported as the user's.
+DOMAIN_TRIES = 6
 
 
 @dataclass
@@ -66,11 +71,12 @@ def differences(
     f_plus = np.empty(indices.size)
     f_minus = np.empty(indices.size)
     for k, i in enumerate(indices.tolist()):
-        part.set(i, steps.plus[k])
-        f_plus[k] = cost(perturbation(part, i, float(steps.h_plus[k])))
-        part.set(i, steps.minus[k])
-        f_minus[k] = cost(perturbation(part, i, -float(steps.h_minus[k])))
-        part.set(i, base[k])
+        for attempt in range(DOMAIN_TRIES + 1):
+            finite = attempt == DOMAIN_TRIES  # the last, smallest step raises on NaN
+            f_plus[k], f_minus[k] = _pair(part, i, k, steps, base[k], cost, finite)
+            if np.isfinite(f_plus[k]) and np.isfinite(f_minus[k]):
+                break
+            steps.shrink(k, base, first=attempt == 0)
     return Differences(
         indices=indices,
         numeric=(f_plus - f_minus) / steps.width,
@@ -79,6 +85,20 @@ def differences(
         step=steps.h,
         cost_size=np.maximum(abs(f0), np.maximum(np.abs(f_plus), np.abs(f_minus))),
     )
+
+
+def _pair(
+    part: Part, i: int, k: int, steps: Steps, original: Any, cost: CostCalls, finite: bool
+) -> tuple[float, float]:
+    """``f(θ + h₊)`` and ``f(θ − h₋)`` at coordinate ``i``; ``θ_i`` is put back whatever happens."""
+    try:
+        part.set(i, steps.plus[k])
+        f_plus = cost(perturbation(part, i, float(steps.h_plus[k])), finite)
+        part.set(i, steps.minus[k])
+        f_minus = cost(perturbation(part, i, -float(steps.h_minus[k])), finite)
+    finally:
+        part.set(i, original)
+    return f_plus, f_minus
 
 
 def richardson(coarse: Differences, fine: Differences) -> np.ndarray:

@@ -76,12 +76,41 @@ class Steps:
     def h(self) -> np.ndarray:
         return 0.5 * self.width
 
+    def shrink(self, k: int, theta: Any, first: bool) -> None:
+        """Replace step ``k`` (at coordinate ``theta[k]``) after it left the cost's domain."""
+        xp = array_module(theta)
+        point = theta[k : k + 1]
+        smaller = representable(point, domain_shrink(point, xp.asarray([float(self.h[k])]), first))
+        self.plus[k], self.minus[k] = smaller.plus[0], smaller.minus[0]
+        self.h_plus[k], self.h_minus[k] = smaller.h_plus[0], smaller.h_minus[0]
+
 
 def nominal(theta: Any, eps: float, exponent: float) -> Any:
     """``ε^exponent · max(|θ|, 1)`` on the device of ``theta``, in float64 or wider."""
     xp = array_module(theta)
     scale = xp.maximum(xp.abs(theta.astype(np.float64)), TYPICAL_SCALE)
     return (eps**exponent) * scale
+
+
+#: A step that left the cost's domain is retried at least this many times smaller.
+DOMAIN_SHRINK = 16.0
+
+
+def domain_shrink(theta: Any, h: Any, first: bool) -> Any:
+    """The retry of a step ``h`` whose cost was NaN or infinite: it left the cost's domain.
+
+    Steps are scaled by ``max(|θ|, 1)``, so a ``log`` or ``sqrt`` of a
+    parameter of 0.01 is stepped across zero.  Such a parameter's own size is
+    the scale on which its cost bends: the first retry makes the step relative
+    to ``|θ|`` (``h·|θ|``, or at least :data:`DOMAIN_SHRINK` times smaller),
+    later retries shrink it by :data:`DOMAIN_SHRINK` again.
+    """
+    if not first:
+        return h / DOMAIN_SHRINK
+    xp = array_module(theta)
+    magnitude = xp.abs(theta.astype(np.float64))
+    relative = xp.where(magnitude > 0, magnitude, TYPICAL_SCALE)
+    return h * xp.minimum(relative, 1 / DOMAIN_SHRINK)
 
 
 def representable(theta: Any, h: Any) -> Steps:
