@@ -7,6 +7,7 @@ message, and what the namespace holds afterwards.
 
 from __future__ import annotations
 
+import argparse
 from collections import deque
 
 import numpy as np
@@ -200,6 +201,7 @@ def test_attribute_of_a_model_updated_at_cell_level_is_localised_to_its_line(she
 
 CONTAINERS_SETUP = """\
 import array
+import argparse
 from collections import deque
 
 
@@ -235,3 +237,24 @@ def test_divergence_recorded_only_in_a_deque_is_found():
     ns = cell_namespace(HELPER + "from collections import deque\nrecent = deque()\n", "user-dq")
     report = check_determinism("for i in range(2):\n    recent.append(score(1.0))\n", ns)
     assert not report.deterministic and len(ns["recent"]) == 2
+
+
+def test_model_class_from_the_users_own_module_is_snapshotted(tmp_path, monkeypatch):
+    """``from mynet import Net``: its weights were neither restored nor compared."""
+    (tmp_path / "qa_user_net.py").write_text(
+        "import numpy as np\n\n\nclass Net:\n    def __init__(self):\n"
+        "        self.W = np.zeros(3)\n        self.history = []\n\n"
+        "    def step(self):\n        self.W += 1\n"
+        "        self.history.append(float(self.W.sum()))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ns = cell_namespace("from qa_user_net import Net\nnet = Net()\n", "user-module")
+    report = check_determinism("for i in range(3):\n    net.step()\n", ns)
+    assert report.deterministic and {"net.W", "net.history"} <= set(report.to_dict()["tracked"])
+    assert ns["net"].W.tolist() == [3.0, 3.0, 3.0] and ns["net"].history == [3.0, 6.0, 9.0]
+
+
+def test_library_objects_are_still_left_alone():
+    from nbgrad.determinism.snapshot import is_plain_object
+
+    assert not is_plain_object(np.lib.NumpyVersion("2.0.0"), None)  # site-packages
+    assert not is_plain_object(argparse.Namespace(a=1), None)  # standard library

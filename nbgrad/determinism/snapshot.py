@@ -19,8 +19,12 @@ equal copies), then the array bytes in place, then the generator states.
 from __future__ import annotations
 
 import array
+import functools
 import os
 import re
+import site
+import sys
+import sysconfig
 import types
 from collections import deque
 from collections.abc import Iterable
@@ -51,15 +55,42 @@ def is_user_name(name: str) -> bool:
 
 
 def is_plain_object(obj: Any, namespace_module: str | None) -> bool:
-    """True for instances of classes the user wrote (``class NN: ...`` in a cell).
+    """True for instances of classes the user wrote (``class NN: ...`` in a cell, or in
+    the user's own ``.py`` file next to the notebook: ``from mynet import Net``).
 
     Library objects (a torch module, a file, a widget) are left alone: their
     ``__dict__`` holds handles nbgrad must not rebind.
     """
     if isinstance(obj, _OPAQUE) or not isinstance(getattr(obj, "__dict__", None), dict):
         return False
-    module = type(obj).__module__
-    return module in {"__main__", "builtins", "types", namespace_module}
+    return _is_user_class(type(obj), namespace_module)
+
+
+def _is_user_class(klass: type, namespace_module: str | None) -> bool:
+    module = klass.__module__
+    return module in {"__main__", "builtins", "types", namespace_module} or _is_user_module(module)
+
+
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
+    """Where installed packages and the standard library live (not the user's code)."""
+    paths = sysconfig.get_paths()
+    found = {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib", "purelib",
+                                                      "platlib") if key in paths}
+    site_dirs = [*getattr(site, "getsitepackages", list)(), site.getusersitepackages()]
+    found.update(os.path.realpath(p) for p in site_dirs)
+    found.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # nbgrad itself
+    return tuple(sorted(found))
+
+
+def _is_user_module(name: str) -> bool:
+    """A module imported from a file outside the libraries: the user's own code."""
+    module = sys.modules.get(name)
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return False
+    real = os.path.realpath(filename)
+    return not any(real.startswith(directory + os.sep) for directory in _library_dirs())
 
 
 @dataclass
@@ -149,8 +180,7 @@ class _SlotView:
 
     @classmethod
     def of(cls, obj: Any, namespace_module: str | None) -> _SlotView | None:
-        if isinstance(obj, _OPAQUE) or type(obj).__module__ not in {
-                "__main__", "builtins", "types", namespace_module}:
+        if isinstance(obj, _OPAQUE) or not _is_user_class(type(obj), namespace_module):
             return None
         names = [name for klass in type(obj).__mro__ for name in _slots_of(klass)
                  if name not in ("__dict__", "__weakref__")]
