@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from IPython.core.error import UsageError as IPythonUsageError
 
-from nbgrad.errors import CostError, ParameterError
+from nbgrad.errors import CostError, GradientError, ParameterError
 from nbgrad.gradcheck import gradcheck
 
 
@@ -210,3 +210,38 @@ def test_a_cost_that_is_nan_at_every_step_is_still_reported_as_the_users():
 
     with pytest.raises(CostError, match=r"the cost is nan while params\[0\] was perturbed"):
         gradcheck(cost, np.array([1.0, 2.0]))
+
+
+# --- messages and report text -----------------------------------------------------------------
+
+
+def test_relu_elements_on_their_kink_are_not_drawn_as_wrong_in_the_heatmap():
+    w = np.array([[1.0, -1.0], [0.5, 2.0]])  # row 0 meets x = (1, 1) exactly at ReLU's kink
+    x = np.array([1.0, 1.0])
+
+    def cost(w):  # sign flipped on purpose, so that the block fails and its map is drawn
+        return float(np.sum(np.maximum(w @ x, 0))), -np.outer((w @ x > 0).astype(float), x)
+
+    report = gradcheck(cost, w)
+    block = report.blocks[0]
+    assert block["flagged"] == [2, 3]
+    assert "nondifferentiable" in block["diagnoses"]
+    assert block["heatmap"]["values"][0] == [None, None]
+    assert "   0  ??" in repr(report) and "   1  XX" in repr(report)
+
+
+def test_a_flat_gradient_for_dict_params_says_how_to_unroll_it():
+    params = {"a": np.ones(3), "b": np.ones(2)}
+
+    def cost(p):
+        return float(np.sum(p["a"] ** 2) + np.sum(p["b"] ** 2)), np.ones(5)
+
+    with pytest.raises(GradientError, match=r"It has 5 elements.*\(a 3, b 2\)"):
+        gradcheck(cost, params)
+
+
+def test_wrt_with_a_slice_is_answered_in_wrt_words(shell):
+    shell.run_cell("v = np.ones(6)\ndef f(v): return float(np.sum(v**2)), 2*v")
+    message = str(shell.run_cell("%gradcheck f(v) --wrt v[:3]").error_in_exec)
+    assert message.startswith("--wrt v[:3]: expected an array's name")
+    assert "--blocks" in message and "cannot track" not in message

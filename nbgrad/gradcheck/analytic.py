@@ -53,6 +53,7 @@ def _items(grad: Any, paramset: ParamSet) -> list[Any]:
             raise GradientError(
                 f"the gradient is {type(grad).__name__}; params is a dict, so the gradient must "
                 f"be a dict with the same keys ({', '.join(map(repr, keys))})"
+                + _unrolled_hint(grad, paramset)
             )
         missing = [key for key in keys if key not in grad]
         if missing:
@@ -72,6 +73,19 @@ def _items(grad: Any, paramset: ParamSet) -> list[Any]:
             f"so the gradient must be a list/tuple of {len(keys)} arrays in the same order"
         )
     return list(grad)
+
+
+def _unrolled_hint(grad: Any, paramset: ParamSet) -> str:
+    """A flat gradient as long as all of params: say how to give it back its structure."""
+    total = sum(block.size for block in paramset.blocks)
+    if not is_array(grad) or grad.size != total:
+        return ""
+    pieces = ", ".join(f"{block.name} {block.size}" for block in paramset.blocks)
+    return (
+        f". It has {total} elements, as many as all of params together ({pieces}): if it is "
+        "the unrolled gradient, cut it into a dict in params' order, or pass params as one "
+        "flat vector with blocks="
+    )
 
 
 def _flat_shape(paramset: ParamSet) -> tuple[int, ...]:

@@ -80,7 +80,7 @@ def resolve_parameters(spec: str | Sequence[str], namespace: dict[str, Any]) -> 
     for name in split_names(spec):
         if name in parameters:
             raise UsageError(f"--wrt names {name} twice; name each array once")
-        value = _lookup(namespace, parse_path(name))
+        value = _lookup(namespace, _wrt_path(name))
         if not is_array(value):
             raise ParameterError(
                 f"{name} is a {type(value).__name__}, not an array: --wrt takes the "
@@ -88,6 +88,18 @@ def resolve_parameters(spec: str | Sequence[str], namespace: dict[str, Any]) -> 
             )
         parameters[name] = value
     return parameters
+
+
+def _wrt_path(name: str) -> Path:
+    """``NN.AB`` -> path; a slice or expression gets a message in --wrt's own words."""
+    try:
+        return parse_path(name)
+    except UsageError:
+        raise UsageError(
+            f"--wrt {name}: expected an array's name, attribute or item (nn_params, NN.AB, "
+            "p['W'], layers[0]); slices and expressions are not arrays nbgrad can perturb in "
+            "place — name the whole array, and cut a flat one with --blocks NAME=ROWSxCOLS,..."
+        ) from None
 
 
 def _lookup(namespace: dict[str, Any], path: Path) -> Any:
