@@ -258,3 +258,51 @@ def test_library_objects_are_still_left_alone():
 
     assert not is_plain_object(np.lib.NumpyVersion("2.0.0"), None)  # site-packages
     assert not is_plain_object(argparse.Namespace(a=1), None)  # standard library
+
+
+GENERATOR_SETUP = """\
+import numpy as np
+
+
+def batches():
+    for i in range(3):
+        yield np.full(2, float(i))
+
+
+W = np.zeros(2)
+"""
+
+
+@pytest.mark.parametrize("cell", [
+    "for xb in loader:\n    W += xb\n",
+    "for i in range(3):\n    W += next(loader)\n",
+])
+def test_a_generator_from_an_earlier_cell_is_refused_before_running(cell):
+    """Run 0 exhausted it, the rerun had no steps: "diverged, unknown cause"."""
+    ns = cell_namespace(GENERATOR_SETUP + "loader = batches()\n", "user-generator")
+    with pytest.raises(UsageError, match="`loader` is a generator created before the cell"):
+        check_determinism(cell, ns)
+    assert ns["W"].tolist() == [0.0, 0.0] and next(ns["loader"]).tolist() == [0.0, 0.0]
+
+
+def test_a_generator_created_in_the_cell_is_fine():
+    ns = cell_namespace(GENERATOR_SETUP, "user-generator-ok")
+    report = check_determinism("loader = batches()\nfor xb in loader:\n    W += xb\n", ns)
+    assert report.deterministic and report.to_dict()["steps"] == 3
+
+
+def test_closure_state_of_an_optimiser_is_restored_and_compared():
+    """``opt = make_sgd()`` keeps momentum in a closure: reruns started from run 0's end."""
+    setup = ("import numpy as np\n\n\ndef make_sgd():\n    v = np.zeros(2)\n\n"
+             "    def step(g):\n        v[:] = 0.9 * v + g\n        return v\n    return step\n\n\n"
+             "opt = make_sgd()\nW = np.zeros(2)\n")
+    cell = "for i in range(3):\n    W -= opt(np.ones(2))\n"
+    plain = cell_namespace(setup, "user-closure-plain")
+    exec(cell, plain)
+    ns = cell_namespace(setup, "user-closure")
+    report = check_determinism(cell, ns)
+    assert report.deterministic, report.headline
+    assert "opt.<v>" in report.to_dict()["tracked"]
+    velocity = ns["opt"].__closure__[0].cell_contents
+    assert velocity.tobytes() == plain["opt"].__closure__[0].cell_contents.tobytes()
+    assert ns["W"].tobytes() == plain["W"].tobytes()

@@ -17,10 +17,12 @@ Order of events:
 from __future__ import annotations
 
 import datetime
+import io
 import linecache
 import time
+import types
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import nbgrad
@@ -120,6 +122,7 @@ class _Check:
         if namespace is None:
             namespace = cell.globals_ if cell.globals_ is not None else {}
         before = Snapshot.take(namespace, max_bytes=max_bytes)
+        _refuse_consumed_iterators(cell, namespace)
         if tracked is not None and isinstance(self.code, str):
             _check_tracked(tracked, namespace, cell)
         candidates = tracked or _default_candidates(cell, before)
@@ -237,6 +240,26 @@ def _default_candidates(cell: PreparedCell, snapshot: Snapshot) -> list[Path]:
     paths.update({entry.name: entry.path for entry in snapshot.arrays})
     paths.update({format_path(p): p for p in snapshot.data_paths})
     return list(paths.values())
+
+
+def _refuse_consumed_iterators(cell: PreparedCell, namespace: dict[str, Any]) -> None:
+    """A generator (or an iterator the loop runs over) from an earlier cell cannot be replayed.
+
+    Run 0 would consume it and the reruns would get other items or none: the
+    check would report a divergence with no cause.  Nothing can snapshot a
+    generator, so the user is asked to create it inside the cell instead.
+    """
+    for name in [*cell.iterates, *cell.reads]:
+        value = namespace.get(name)
+        consumed = isinstance(value, types.GeneratorType) or (
+            name in cell.iterates and isinstance(value, Iterator)
+            and not isinstance(value, io.IOBase))
+        if consumed and name not in cell.assigned:
+            raise UsageError(
+                f"`{name}` is a {type(value).__name__} created before the cell: run 0 would "
+                f"consume it and the reruns could not replay it (an iterator cannot be "
+                f"snapshotted); create it inside the cell, e.g. `{name} = ...` as the cell's "
+                f"first line, so that every run starts it afresh")
 
 
 def _check_tracked(tracked: list[Path], namespace: dict[str, Any], cell: PreparedCell) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 from nbgrad.errors import UsageError
 
-#: One step: ("name", str) for the top level, ("attr", str), ("item", int | str).
+#: One step: ("name", str) for the top level, ("attr", str), ("item", int | str),
+#: ("free", str) for a closure variable (formatted ``fn.<v>``; reports only, not parsed).
 Step = tuple[str, Any]
 Path = tuple[Step, ...]
 
@@ -29,6 +30,8 @@ def format_path(path: Path) -> str:
             parts.append(key)
         elif kind == "attr":
             parts.append(f".{key}")
+        elif kind == "free":  # a closure variable of a function: ``make_sgd``'s ``v``
+            parts.append(f".<{key}>")
         else:
             parts.append(f"[{key!r}]")
     return "".join(parts)
@@ -64,17 +67,27 @@ def resolve(namespace: dict[str, Any], path: Path) -> Any:
     obj: Any = namespace
     for kind, key in path:
         try:
-            obj = getattr(obj, key) if kind == "attr" else obj[key]
-        except (AttributeError, KeyError, IndexError, TypeError) as exc:
+            if kind == "free":
+                obj = _closure_cell(obj, key).cell_contents
+            else:
+                obj = getattr(obj, key) if kind == "attr" else obj[key]
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise LookupError(format_path(path)) from exc
     return obj
+
+
+def _closure_cell(function: Any, name: str) -> Any:
+    """The cell holding closure variable ``name`` of ``function`` (ValueError if none)."""
+    return function.__closure__[function.__code__.co_freevars.index(name)]
 
 
 def assign(namespace: dict[str, Any], path: Path, value: Any) -> None:
     """Bind ``value`` at ``path`` (the inverse of :func:`resolve`); tuples cannot be assigned."""
     parent = resolve(namespace, path[:-1]) if len(path) > 1 else namespace
     kind, key = path[-1]
-    if kind == "attr":
+    if kind == "free":
+        _closure_cell(parent, key).cell_contents = value
+    elif kind == "attr":
         setattr(parent, key, value)
     else:
         parent[key] = value

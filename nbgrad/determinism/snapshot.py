@@ -19,6 +19,7 @@ equal copies), then the array bytes in place, then the generator states.
 from __future__ import annotations
 
 import array
+import contextlib
 import functools
 import os
 import re
@@ -149,8 +150,20 @@ class _Walk:
             self.containers.append((obj, array.array(obj.typecode, obj)))
         elif isinstance(obj, (set, bytearray)):
             self.containers.append((obj, obj.copy()))
+        elif isinstance(obj, types.FunctionType):
+            self._visit_closure(obj, path)
         else:
             self._visit_object(obj, path)
+
+    def _visit_closure(self, function: types.FunctionType, path: Path) -> None:
+        """Closure variables of the user's functions: ``opt = make_sgd()`` keeps its momentum."""
+        if not function.__closure__ or not _is_user_function(function, self.namespace_module):
+            return
+        view = _ClosureView(function)
+        saved = view.save()
+        self.containers.append((view, saved))
+        for name, item in saved.items():
+            self.visit(item, (*path, ("free", name)))
 
     def _visit_object(self, obj: Any, path: Path) -> None:
         """Attributes of a user's object: its ``__dict__`` and its ``__slots__``."""
@@ -164,6 +177,31 @@ class _Walk:
             self.containers.append((slots, saved))
             for attr, item in saved.items():
                 self.visit(item, (*path, ("attr", attr)))
+
+
+def _is_user_function(function: types.FunctionType, namespace_module: str | None) -> bool:
+    module = function.__module__
+    return module in {"__main__", namespace_module} or (module is not None
+                                                         and _is_user_module(module))
+
+
+class _ClosureView:
+    """The closure cells of a function, saved and put back like a dict."""
+
+    def __init__(self, function: types.FunctionType) -> None:
+        self.cells = dict(zip(function.__code__.co_freevars, function.__closure__, strict=True))
+
+    def save(self) -> dict[str, Any]:
+        saved = {}
+        for name, cell in self.cells.items():
+            with contextlib.suppress(ValueError):  # an empty cell
+                saved[name] = cell.cell_contents
+        return saved
+
+    def put_back(self, saved: dict[str, Any]) -> None:
+        for name, cell in self.cells.items():
+            if name in saved:
+                cell.cell_contents = saved[name]
 
 
 def _slots_of(klass: type) -> list[str]:
@@ -222,7 +260,7 @@ def _outermost(paths: list[Path]) -> list[Path]:
 
 def _put_back_contents(container: Any, saved: Any) -> None:
     """Make ``container`` hold ``saved``'s items again, keeping the container object."""
-    if isinstance(container, _SlotView):
+    if isinstance(container, (_SlotView, _ClosureView)):
         container.put_back(saved)
     elif isinstance(container, dict):
         container.clear()

@@ -15,7 +15,7 @@ import inspect
 import textwrap
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Name the rewritten code calls; put into the namespace only while a run is going.
@@ -115,18 +115,40 @@ class PreparedCell:
     assigned: list[str]
     filename: str
     source: str
+    #: Names the cell reads, and names its outermost loops iterate over directly.
+    reads: list[str] = field(default_factory=list)
+    iterates: list[str] = field(default_factory=list)
+
+
+def _outermost_loops(statements: list[ast.stmt]) -> list[ast.For | ast.While | ast.AsyncFor]:
+    found: list[ast.For | ast.While | ast.AsyncFor] = []
+    for stmt in statements:
+        if isinstance(stmt, _LOOPS):
+            found.append(stmt)
+        elif not isinstance(stmt, _SCOPES):
+            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+                for child in getattr(stmt, name, []):
+                    inner = child.body if isinstance(child, (ast.excepthandler, ast.match_case)) \
+                        else [child]
+                    found += _outermost_loops(inner)
+    return found
 
 
 def prepare_source(source: str, filename: str) -> PreparedCell:
     """Parse and instrument a cell's source; ``SyntaxError`` propagates (it is the user's)."""
     tree = ast.parse(source, filename=filename)
+    reads = list(dict.fromkeys(n.id for n in ast.walk(tree)
+                               if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)))
+    iterates = [loop.iter.id for loop in _outermost_loops(tree.body)
+                if isinstance(loop, (ast.For, ast.AsyncFor)) and isinstance(loop.iter, ast.Name)]
     loops = instrument_outermost_loops(tree.body)
     code = compile(ast.fix_missing_locations(tree), filename, "exec")
 
     def run(namespace: dict[str, Any]) -> None:
         exec(code, namespace)
 
-    return PreparedCell(run, None, loops > 0, assigned_names(tree), filename, source)
+    return PreparedCell(run, None, loops > 0, assigned_names(tree), filename, source,
+                        reads, iterates)
 
 
 def prepare_callable(func: Callable[[], Any]) -> PreparedCell:
