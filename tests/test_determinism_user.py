@@ -306,3 +306,12 @@ def test_closure_state_of_an_optimiser_is_restored_and_compared():
     velocity = ns["opt"].__closure__[0].cell_contents
     assert velocity.tobytes() == plain["opt"].__closure__[0].cell_contents.tobytes()
     assert ns["W"].tobytes() == plain["W"].tobytes()
+
+
+def test_size_of_a_divergence_in_a_dict_of_losses_is_reported():
+    setup = ("import numpy as np\n\n\ndef count(x):\n    g = np.empty(3, dtype=np.int64)\n"
+             "    g += x\n    return int(g.sum())\n\n\nhistory = {}\n")
+    ns = cell_namespace(setup, "user-dict-size")
+    report = check_determinism("for i in range(2):\n    history[i] = count(1)\n", ns)
+    row = report.to_dict()["per_step"][0]
+    assert row["diverged"] == ["history"] and row["by_variable"]["history"] is not None

@@ -8,6 +8,7 @@ different from garbage read out of uninitialised memory.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,8 @@ def _ordered_ints(values: np.ndarray) -> np.ndarray:
 
 
 def _as_host(value: Any) -> np.ndarray | None:
+    if isinstance(value, deque):
+        value = list(value)
     try:
         host = to_numpy(value) if is_array(value) else np.asarray(value)
     except (ValueError, TypeError):
@@ -45,7 +48,14 @@ def _as_host(value: Any) -> np.ndarray | None:
 
 
 def difference(a: Any, b: Any) -> Difference | None:
-    """Compare two values of the same shape; ``None`` when they are not comparable numbers."""
+    """Compare two values of the same shape; ``None`` when they are not comparable numbers.
+
+    Dicts with the same keys (``history[step] = loss``) compare value by value.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return None
+        a, b = list(a.values()), list(b.values())
     left, right = _as_host(a), _as_host(b)
     if left is None or right is None or left.shape != right.shape:
         return None
