@@ -315,3 +315,13 @@ def test_size_of_a_divergence_in_a_dict_of_losses_is_reported():
     report = check_determinism("for i in range(2):\n    history[i] = count(1)\n", ns)
     row = report.to_dict()["per_step"][0]
     assert row["diverged"] == ["history"] and row["by_variable"]["history"] is not None
+
+
+def test_a_generator_from_an_earlier_cell_is_named_in_the_explanation():
+    """Seeded in an earlier cell, drawn from in the loop: unseeded *in the cell*, and said so."""
+    ns = cell_namespace("import numpy as np\nrng0 = np.random.default_rng(1)\nW = np.zeros(3)\n",
+                        "user-rng0")
+    divergence = check_determinism("for i in range(3):\n    W += rng0.normal(size=3)\n",
+                                   ns).first_divergence
+    assert divergence["cause"] == "unseeded_rng"
+    assert "`rng0`, created before the cell" in divergence["explanation"]

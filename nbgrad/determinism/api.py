@@ -27,7 +27,13 @@ from typing import Any
 
 import nbgrad
 from nbgrad.backend import is_cupy_array
-from nbgrad.determinism.causes import UNINITIALIZED, Verdict, diagnose, refine_with_line
+from nbgrad.determinism.causes import (
+    UNINITIALIZED,
+    Verdict,
+    diagnose,
+    name_generators,
+    refine_with_line,
+)
 from nbgrad.determinism.compare import compare_with_numpy
 from nbgrad.determinism.localise import Location, allocation_call, localise
 from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
@@ -180,7 +186,9 @@ class _Check:
             step, k = min(diverging)
             verdict = diagnose(runner, step, poison)
             location = localise(runner, verdict.pair, step)
-            refine_with_line(verdict, location.site.source if location.site else None)
+            source = location.site.source if location.site else None
+            refine_with_line(verdict, source)
+            name_generators(verdict, source, runner.snapshot.named_generators())
             report["first_divergence"] = _divergence(step, run0, worst, verdict, location)
             report["experiments"] = [
                 {"name": f"run 0 vs rerun {k}",

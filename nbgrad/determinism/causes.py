@@ -145,3 +145,22 @@ def refine_with_line(verdict: Verdict, source: str | None) -> Verdict:
         verdict.explanation = (f"two identical runs differ at a line that reads the outside "
                                f"world ({source.strip()}): clock, files or network")
     return verdict
+
+
+def name_generators(verdict: Verdict, source: str | None, generators: dict[str, object]) -> None:
+    """Say which generator an unseeded draw came from, when the divergent line names one.
+
+    ``generators`` maps names of generator objects that existed before the cell
+    (``rng = np.random.default_rng(0)`` in an earlier cell) to the objects: a
+    cell that draws from such a generator depends on how far earlier cells
+    advanced it, which is worth saying in those words.
+    """
+    if verdict.cause != UNSEEDED_RNG or not source:
+        return
+    read = set(re.findall(r"[A-Za-z_]\w*", source))
+    named = sorted(name for name in generators if name in read)
+    if named:
+        listed = ", ".join(f"`{n}`" for n in named)
+        verdict.explanation += (f"; the line draws from {listed}, created before the cell: its "
+                                f"state depends on what earlier cells drew, so seed it (or "
+                                f"create it with a seed) inside the cell")

@@ -378,6 +378,11 @@ class Snapshot:
         if self.rng is not None:
             self.rng.restore()
 
+    def named_generators(self) -> dict[str, Any]:
+        """Top-level names bound to generator objects when the snapshot was taken."""
+        ids = {id(gen) for gen in self.generators}
+        return {name: value for name, value in self.bindings.items() if id(value) in ids}
+
     @staticmethod
     def restore_array(entry: ArrayEntry) -> None:
         """Copy the saved bytes back into the original array object."""
