@@ -325,3 +325,10 @@ def test_a_generator_from_an_earlier_cell_is_named_in_the_explanation():
                                    ns).first_divergence
     assert divergence["cause"] == "unseeded_rng"
     assert "`rng0`, created before the cell" in divergence["explanation"]
+
+
+def test_a_dict_of_arrays_is_tracked_through_its_arrays_only():
+    ns = cell_namespace("import numpy as np\nparams = {'W1': np.ones(2), 'b1': np.zeros(2)}\n",
+                        "user-params")
+    report = check_determinism("for i in range(2):\n    params['W1'] = params['W1'] - 0.1\n", ns)
+    assert report.deterministic and report.to_dict()["tracked"] == ["i", "params['W1']"]

@@ -244,8 +244,10 @@ def _default_candidates(cell: PreparedCell, snapshot: Snapshot) -> list[Path]:
     Plain data (``losses = []`` from an earlier cell, filled by ``losses.append``)
     is never assigned by the cell, yet it is often the only result that diverges.
     """
-    paths = {format_path(p): p for p in (parse_path(n) for n in cell.assigned)}
-    paths.update({entry.name: entry.path for entry in snapshot.arrays})
+    arrays = {entry.name: entry.path for entry in snapshot.arrays}
+    paths = {format_path(p): p for p in (parse_path(n) for n in cell.assigned)
+             if not any(a[:len(p)] == p and len(a) > len(p) for a in arrays.values())}
+    paths.update(arrays)  # ``params`` is left out when ``params['W1']`` is tracked itself
     paths.update({format_path(p): p for p in snapshot.data_paths})
     return list(paths.values())
 
