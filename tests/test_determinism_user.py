@@ -332,3 +332,11 @@ def test_a_dict_of_arrays_is_tracked_through_its_arrays_only():
                         "user-params")
     report = check_determinism("for i in range(2):\n    params['W1'] = params['W1'] - 0.1\n", ns)
     assert report.deterministic and report.to_dict()["tracked"] == ["i", "params['W1']"]
+
+
+@pytest.mark.parametrize("seeding", ["np.random.seed()", "random.seed()"])
+def test_seeding_from_the_operating_system_is_an_unseeded_generator(seeding):
+    ns = cell_namespace("import random\nimport numpy as np\nW = np.zeros(3)\n", "user-os-seed")
+    cell = f"{seeding}\nfor i in range(2):\n    W += np.random.rand(3) + random.random()\n"
+    assert check_determinism(cell, ns).first_divergence["cause"] == "unseeded_rng"
+    assert np.random.seed.__module__ != __name__ and not hasattr(np.random.seed, "__wrapped__")

@@ -125,35 +125,49 @@ def _reseed(gen: Any, seed: int) -> None:
         gen.seed(seed)
 
 
+#: Functions that, called without a seed, take one from the operating system.
+_ENTROPY_SEEDED = ((np.random, "default_rng"), (np.random, "seed"), (random, "seed"))
+
+
+def _derived_seed(original: Any, seed: int, counter: Iterator[int]) -> Any:
+    """``original`` with a missing seed replaced by one derived from the run's ``seed``."""
+
+    @functools.wraps(original)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs and args in ((), (None,)):
+            return original((seed * 1_000_003 + 7_919 * next(counter)) % 2**32)
+        return original(*args, **kwargs)
+
+    return call
+
+
 @contextmanager
 def seeded_fresh_generators(seed: int, namespace: dict[str, Any]) -> Iterator[None]:
-    """Within the block, ``np.random.default_rng()`` without a seed is seeded from ``seed``.
+    """Within the block, ``default_rng()``, ``np.random.seed()`` and ``random.seed()``
+    without a seed are seeded from ``seed`` instead of the operating system.
 
-    An unseeded ``default_rng()`` created inside the cell draws its state from
-    the operating system: two runs differ even with identical poison and
-    identical global RNG states, which would read as a non-deterministic
-    operation.  Deriving its seed from the run's seed makes runs with the same
+    Seeded from the operating system, two runs differ even with identical
+    poison and identical RNG states, which would read as a non-deterministic
+    operation.  Deriving the seed from the run's seed makes runs with the same
     seed agree and runs with different seeds differ, so the experiments name
     the cause for what it is: an unseeded generator.  Aliases in the namespace
     (``from numpy.random import default_rng``) are patched too.
     """
-    original = np.random.default_rng
     counter = itertools.count(1)
-
-    @functools.wraps(original)
-    def default_rng(seed_arg: Any = None) -> np.random.Generator:
-        if seed_arg is None:
-            seed_arg = seed * 1_000_003 + 7_919 * next(counter)
-        return original(seed_arg)
-
-    aliases = [name for name, value in namespace.items() if value is original]
-    np.random.default_rng = default_rng
-    for name in aliases:
-        namespace[name] = default_rng
+    patched = []
+    for module, name in _ENTROPY_SEEDED:
+        original = getattr(module, name)
+        wrapper = _derived_seed(original, seed, counter)
+        aliases = [key for key, value in namespace.items() if value is original]
+        patched.append((module, name, original, wrapper, aliases))
+        setattr(module, name, wrapper)
+        for key in aliases:
+            namespace[key] = wrapper
     try:
         yield
     finally:
-        np.random.default_rng = original
-        for name in aliases:
-            if namespace.get(name) is default_rng:  # unless the cell rebound the name
-                namespace[name] = original
+        for module, name, original, wrapper, aliases in reversed(patched):
+            setattr(module, name, original)
+            for key in aliases:
+                if namespace.get(key) is wrapper:  # unless the cell rebound the name
+                    namespace[key] = original
