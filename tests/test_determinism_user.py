@@ -340,3 +340,10 @@ def test_seeding_from_the_operating_system_is_an_unseeded_generator(seeding):
     cell = f"{seeding}\nfor i in range(2):\n    W += np.random.rand(3) + random.random()\n"
     assert check_determinism(cell, ns).first_divergence["cause"] == "unseeded_rng"
     assert np.random.seed.__module__ != __name__ and not hasattr(np.random.seed, "__wrapped__")
+
+
+def test_tracking_a_global_that_a_notebook_function_creates_is_accepted():
+    ns = cell_namespace("def train_step(i):\n    global last_loss\n    last_loss = i * 0.5\n",
+                        "user-track-global")
+    report = check_determinism("for i in range(2):\n    train_step(i)\n", ns, track="last_loss")
+    assert report.deterministic and ns["last_loss"] == 0.5

@@ -40,6 +40,7 @@ from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord, format_user_traceback
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.determinism.steps import PreparedCell, prepare_callable, prepare_source
+from nbgrad.determinism.trace import stored_globals
 from nbgrad.determinism.usercode import context_lines, register_source
 from nbgrad.errors import SnapshotError, UsageError
 from nbgrad.report.base import SCHEMA_VERSION
@@ -278,7 +279,7 @@ def _check_tracked(tracked: list[Path], namespace: dict[str, Any], cell: Prepare
     Comparing a name that is never there would report "deterministic" for
     nothing.  Only cell source is checked: a callable's assignments are not known.
     """
-    assigned = set(cell.assigned)
+    assigned = set(cell.assigned) | _globals_set_by_functions(namespace)
     for path in tracked:
         name = format_path(path)
         if name in assigned or path[0][1] in assigned:
@@ -290,6 +291,12 @@ def _check_tracked(tracked: list[Path], namespace: dict[str, Any], cell: Prepare
                 f"cannot track {name!r}: it is not in the namespace and the cell does not "
                 f"assign it; expected an existing name or attribute such as 'loss' or "
                 f"'NN.AB'") from None
+
+
+def _globals_set_by_functions(namespace: dict[str, Any]) -> set[str]:
+    """Names that the namespace's functions assign with ``global`` (``global loss``)."""
+    return {name for value in namespace.values() if isinstance(value, types.FunctionType)
+            for name in stored_globals(value.__code__)}
 
 
 def _changed(candidates: list[Path], run0: RunRecord, initial: dict[str, bytes],

@@ -59,7 +59,7 @@ class Mismatch:
 
 
 @cache
-def _stored_globals(code: CodeType) -> frozenset[str]:
+def stored_globals(code: CodeType) -> frozenset[str]:
     """Global names a function assigns (``global bias_c; bias_c = ...``)."""
     return frozenset(i.argval for i in dis.get_instructions(code) if i.opname == "STORE_GLOBAL")
 
@@ -168,7 +168,7 @@ class StepTracer:
                     continue
         else:
             values = dict(frame.f_locals)
-            for name in _stored_globals(frame.f_code):
+            for name in stored_globals(frame.f_code):
                 values.setdefault(name, frame.f_globals.get(name))
         return {n: v for n, v in values.items() if _traceable(v)}
 
