@@ -347,3 +347,10 @@ def test_tracking_a_global_that_a_notebook_function_creates_is_accepted():
                         "user-track-global")
     report = check_determinism("for i in range(2):\n    train_step(i)\n", ns, track="last_loss")
     assert report.deterministic and ns["last_loss"] == 0.5
+
+
+def test_a_global_created_by_a_notebook_function_is_compared_by_default():
+    setup = HELPER + "\n\ndef train_step():\n    global last_loss\n    last_loss = score(1.0)\n"
+    ns = cell_namespace(setup, "user-global-default")
+    report = check_determinism("for i in range(2):\n    train_step()\n", ns)
+    assert not report.deterministic and "last_loss" in report.to_dict()["tracked"]

@@ -132,7 +132,7 @@ class _Check:
         _refuse_consumed_iterators(cell, namespace)
         if tracked is not None and isinstance(self.code, str):
             _check_tracked(tracked, namespace, cell)
-        candidates = tracked or _default_candidates(cell, before)
+        candidates = tracked or _default_candidates(cell, before, namespace)
         runner = CellRunner(cell, namespace, before, candidates)
         initial = runner.digests() if tracked is None else {}
         self.progress(0, runs)
@@ -239,14 +239,17 @@ class _Check:
         return DeterminismReport(data)
 
 
-def _default_candidates(cell: PreparedCell, snapshot: Snapshot) -> list[Path]:
+def _default_candidates(cell: PreparedCell, snapshot: Snapshot,
+                        namespace: dict[str, Any]) -> list[Path]:
     """Names the cell assigns, every snapshotted array and plain-data value (pruned after run 0).
 
     Plain data (``losses = []`` from an earlier cell, filled by ``losses.append``)
-    is never assigned by the cell, yet it is often the only result that diverges.
+    is never assigned by the cell, yet it is often the only result that diverges;
+    so are globals that the notebook's functions assign (``global last_loss``).
     """
     arrays = {entry.name: entry.path for entry in snapshot.arrays}
-    paths = {format_path(p): p for p in (parse_path(n) for n in cell.assigned)
+    assigned = [*cell.assigned, *sorted(_globals_set_by_functions(namespace))]
+    paths = {format_path(p): p for p in (parse_path(n) for n in assigned)
              if not any(a[:len(p)] == p and len(a) > len(p) for a in arrays.values())}
     paths.update(arrays)  # ``params`` is left out when ``params['W1']`` is tracked itself
     paths.update({format_path(p): p for p in snapshot.data_paths})
