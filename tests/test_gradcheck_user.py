@@ -15,6 +15,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 
 from nbgrad.errors import CostError, GradientError, ParameterError
 from nbgrad.gradcheck import gradcheck
+from tests.gradcheck_fixtures import layer_cost, layer_grad, layer_problem
 
 
 def _squares(p):
@@ -245,3 +246,35 @@ def test_wrt_with_a_slice_is_answered_in_wrt_words(shell):
     message = str(shell.run_cell("%gradcheck f(v) --wrt v[:3]").error_in_exec)
     assert message.startswith("--wrt v[:3]: expected an array's name")
     assert "--blocks" in message and "cannot track" not in message
+
+
+# --- low precision: correct networks pass in both modes, real bugs still fail ---------------
+
+
+def _tanh_layer(shape, dtype, seed, factor=1.0):
+    w, x, y = layer_problem(shape, dtype, seed=seed)
+    return w, lambda v: (layer_cost(v, x, y), factor * layer_grad(v, x, y))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "seed", "mode"),
+    [
+        (np.float16, (30, 20), 13, "full"),  # one element missed by 6.8 % at tolerance 6.2 %
+        (np.float16, (30, 20), 1, "fast"),  # directions off by rounding, halves agreeing
+        (np.float16, (30, 20), 7, "fast"),
+        (np.float32, (10, 8), 7, "fast"),
+    ],
+)
+def test_a_correct_low_precision_network_is_not_reported_wrong(dtype, shape, seed, mode):
+    w, cost = _tanh_layer(shape, dtype, seed)
+    report = gradcheck(cost, w, mode=mode, seed=seed)
+    assert report.passed, repr(report)
+    assert report.blocks[0]["n_flagged"] == 0
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_float16_gradient_off_by_a_factor_of_two_still_fails(mode):
+    w, cost = _tanh_layer((30, 20), np.float16, 3, factor=2.0)
+    report = gradcheck(cost, w, mode=mode, seed=3)
+    assert not report.passed
+    assert report.blocks[0]["n_flagged"] > 0

@@ -33,6 +33,11 @@ class PartCheck:
     flagged: np.ndarray
     kink: np.ndarray
     moved: np.ndarray  # the cost changed (one-sided, beyond rounding) when this coordinate moved
+    unresolved: np.ndarray = None  # estimates scatter by rounding more than the tolerance
+
+    def __post_init__(self) -> None:
+        if self.unresolved is None:
+            self.unresolved = np.zeros(self.analytic.size, dtype=bool)
 
     @classmethod
     def unchecked(cls, part: Part, analytic: np.ndarray) -> PartCheck:
@@ -57,8 +62,10 @@ class Directions:
     directions.  ``flat``: the cost did not move in any of them.  ``whole_block``:
     every direction failed alike, ``(code, c)`` with code ``scale``,
     ``sign_flip`` or ``zero_analytic``.  ``unlocalised``: coordinate ranges
-    ``[lo, hi)`` that failed but whose halves did not; ``stopped``: the search
-    ran out of budget because errors are everywhere.
+    ``[lo, hi)`` that failed but whose halves did not; ``rounding_limited``:
+    such ranges whose failure was no larger than the cost's rounding, so not
+    counted as wrong; ``stopped``: the search ran out of budget because errors
+    are everywhere.
     """
 
     analytic: list[float]
@@ -69,6 +76,7 @@ class Directions:
     flat: bool = False
     whole_block: tuple[str, float] | None = None
     unlocalised: list[tuple[int, int]] = field(default_factory=list)
+    rounding_limited: list[tuple[int, int]] = field(default_factory=list)
     stopped: bool = False
     verdict_evaluations: int = 0
     sampled: int = 0
@@ -80,6 +88,7 @@ class Directions:
             "failed_directions": int(sum(self.failed)),
             "tests": self.tests,
             "unlocalised": [[int(lo), int(hi)] for lo, hi in self.unlocalised[:20]],
+            "rounding_limited": [[int(lo), int(hi)] for lo, hi in self.rounding_limited[:20]],
             "stopped": self.stopped,
             "sampled": self.sampled,
         }
@@ -98,9 +107,10 @@ class BlockCheck:
         """Worst checked element off kinks; fast mode with none checked: worst direction.
 
         Elements on a kink are excluded: their central difference is not a
-        derivative, and they do not count as errors either.  NaN: nothing checked.
+        derivative, and they do not count as errors either; so are elements whose
+        estimates rounding scattered wider than the tolerance.  NaN: nothing checked.
         """
-        errors = self.rel_error[self.checked & ~self.kink]
+        errors = self.rel_error[self.checked & ~self.kink & ~self.unresolved]
         if errors.size:
             return float(np.max(errors))
         if self.directions is not None and self.directions.rel_errors:
@@ -136,6 +146,11 @@ class BlockCheck:
     @property
     def kink(self) -> np.ndarray:
         return np.any(np.stack([check.kink for check in self.parts]), axis=0)
+
+    @property
+    def unresolved(self) -> np.ndarray:
+        """Elements whose numeric derivative rounding left less precise than the tolerance."""
+        return np.any(np.stack([check.unresolved for check in self.parts]), axis=0)
 
     @property
     def checked(self) -> np.ndarray:

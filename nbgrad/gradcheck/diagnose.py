@@ -299,6 +299,10 @@ def diagnose_block(check: BlockCheck, theta: np.ndarray, noise: Noise) -> Diagno
         if "mismatch" not in codes:
             codes.append("mismatch")
         findings.append(_unlocalised_finding(check))
+    if directions and directions.rounding_limited:
+        findings.append(_rounding_limited_finding(check))
+    if check.unresolved.any():
+        findings.append(_unresolved_finding(check))
     if check.kink.any():
         codes.append("nondifferentiable")
         n = int(check.kink.sum())
@@ -319,6 +323,39 @@ def diagnose_block(check: BlockCheck, theta: np.ndarray, noise: Noise) -> Diagno
     if passed and directions is not None:
         findings.append(_fast_sensitivity(check))
     return Diagnosis(codes=codes or ["ok"], passed=passed, scale=scale, findings=findings)
+
+
+def _rounding_limited_finding(check: BlockCheck) -> dict[str, Any]:
+    """Fast mode saw a disagreement no larger than the cost's rounding, and no half of it."""
+    ranges = check.directions.rounding_limited
+    dtype = check.block.dtype.name
+    return finding(
+        check.block.name,
+        "rounding_limited",
+        0.6,
+        f"{check.block.name}: {len(ranges)} range(s) of coordinates missed the tolerance along "
+        f"a random direction by no more than the cost's own rounding (a {dtype} forward pass "
+        "rounds by several units in the last place), and both halves of each agreed with "
+        "the analytic gradient — not counted as wrong; mode='full' checks every element",
+        ranges=[[int(lo), int(hi)] for lo, hi in ranges[:20]],
+    )
+
+
+def _unresolved_finding(check: BlockCheck) -> dict[str, Any]:
+    """Elements whose finite differences rounding scattered wider than the tolerance."""
+    unresolved = np.flatnonzero(check.unresolved)
+    name = check.block.name
+    return finding(
+        name,
+        "unresolved",
+        0.6,
+        f"{name}: {unresolved.size} element(s) could not be checked to the tolerance "
+        f"{check.tolerance:.1g}: their finite differences at different steps scatter by more "
+        f"than that (a {check.block.dtype.name} cost rounds by several units in the last "
+        "place) and the analytic value lies within the scatter — not counted as wrong; "
+        "compute the cost in higher precision to check them",
+        elements=[check.block.label(int(i)) for i in unresolved[:10]],
+    )
 
 
 def _fast_sensitivity(check: BlockCheck) -> dict[str, Any]:

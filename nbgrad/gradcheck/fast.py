@@ -62,7 +62,7 @@ from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale, relative_error
 from nbgrad.gradcheck.evaluate import CostCalls, Where
 from nbgrad.gradcheck.numeric import DOMAIN_TRIES
 from nbgrad.gradcheck.params import Block, ParamSet
-from nbgrad.gradcheck.steps import CENTRAL_EXPONENT, domain_shrink, nominal
+from nbgrad.gradcheck.steps import CENTRAL_EXPONENT, ROUNDING_ULPS, domain_shrink, nominal
 
 #: Random directions for the verdict on each block.
 DIRECTIONS = 3
@@ -90,6 +90,7 @@ class Test:
     failed: bool
     cost_size: float
     moved: float  # largest |C(θ ± Δ) − C(θ)|: zero when the cost is flat, not merely stationary
+    rounding_sized: bool = False  # failed by no more than the cost's rounding could explain
 
 
 @dataclass
@@ -206,7 +207,10 @@ class Search:
         self.rng = rng
         self.tests = 0
         self.unlocalised: list[tuple[int, int]] = []
+        self.rounding_limited: list[tuple[int, int]] = []
         self.stopped = False
+        #: Ranges whose failure was rounding-sized (the whole block: set from the verdict).
+        self.rounding_sized: set[tuple[int, int]] = set()
 
     def weights(self, n: int) -> np.ndarray:
         """Random signs times magnitudes in [0.5, 1.5]: no cancellation survives a redraw."""
@@ -230,7 +234,8 @@ class Search:
         linear = (8 * (half.analytic - half.numeric) - (a1 - d1)) / 3
         extrapolated = _rel(a1, a1 - linear, floor)
         failed = extrapolated > coords.tol
-        return Test(a1, a1 - linear, extrapolated, failed, first.cost_size, first.moved)
+        rounding = abs(a1 - d1) <= ROUNDING_ULPS * 2 * coords.eps * first.cost_size
+        return Test(a1, a1 - linear, extrapolated, failed, first.cost_size, first.moved, rounding)
 
     def localise(self) -> list[int]:
         """Coordinates left in failing ranges of at most :data:`LEAF` elements.
@@ -268,10 +273,15 @@ class Search:
         """The halves of a failing range that fail too; one redraw before giving up on it."""
         mid = (lo + hi) // 2
         for _attempt in range(2):
-            failing = [(a, b) for a, b in ((lo, mid), (mid, hi)) if self.test(a, b).failed]
+            tests = [((a, b), self.test(a, b)) for a, b in ((lo, mid), (mid, hi))]
+            failing = [span for span, test in tests if test.failed]
+            self.rounding_sized.update(span for span, test in tests if test.rounding_sized)
             if failing:
                 return failing
-        self.unlocalised.append((lo, hi))
+        # Halves that pass twice under a failure no larger than rounding: the failure was the
+        # cost's rounding (a float16 forward pass), not a gradient error to be localised.
+        target = self.rounding_limited if (lo, hi) in self.rounding_sized else self.unlocalised
+        target.append((lo, hi))
         return []
 
 
@@ -347,6 +357,8 @@ def localise(state: BlockSearch) -> BlockCheck:
         if directions.whole_block is None and coords.count <= DIRECT:
             confirm(list(range(coords.count)), parts, coords)
         elif directions.whole_block is None:
+            if all(t.rounding_sized for t in state.tests if t.failed):
+                search.rounding_sized.add((0, coords.count))
             leaves = search.localise()
             sampled = search.sample_unlocalised(SAMPLE) if search.stopped else []
             directions.sampled = len(sampled)
@@ -357,6 +369,7 @@ def localise(state: BlockSearch) -> BlockCheck:
                 part.flagged[:] = True
     directions.tests = search.tests
     directions.unlocalised = search.unlocalised
+    directions.rounding_limited = search.rounding_limited
     directions.stopped = search.stopped
     return BlockCheck(state.block, parts, coords.tol, directions)
 

@@ -31,6 +31,10 @@ import numpy as np
 
 from nbgrad.backend import array_module, to_numpy
 
+#: A float16/float32 forward pass sums many rounded terms, so its cost is off by far more
+#: than one ``ε·|C|``: disagreements up to this many times that may be rounding alone.
+ROUNDING_ULPS = 100.0
+
 #: Below this magnitude a parameter is stepped as if it were 1.0 (the scale ``s``).
 TYPICAL_SCALE = 1.0
 

@@ -85,8 +85,11 @@ def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
         "n_flagged": int(flagged.size),
         "checked": int(check.checked.sum()),
         "worst": [element(check, i) for i in worst_elements(check)],
-        # Kinks have no derivative to be wrong about: like max_rel_error, the map leaves them out.
-        "heatmap": heatmap(np.where(check.kink, np.nan, check.rel_error), block.shape),
+        # Kinks and rounding-scattered elements have no verdict: like max_rel_error, the map
+        # leaves them out.
+        "heatmap": heatmap(
+            np.where(check.kink | check.unresolved, np.nan, check.rel_error), block.shape
+        ),
         **extra,
     }
 
