@@ -174,7 +174,7 @@ def test_update_lr_that_is_not_the_cells_rate_is_named_as_the_likely_cause(shell
 
 
 def test_a_flat_integer_cost_is_not_blamed_on_a_regularisation_term():
-    report = gradcheck(lambda p: (round(float(np.sum(p**2))), 2 * p), np.array([1.0, 2.0]))
+    report = gradcheck(lambda p: (round(float(np.sum(p**2))), 2 * p), np.array([1.0, 2.0, 3.0]))
     assert not report.passed
     assert "flat" in report.blocks[0]["diagnoses"]
     assert all("regularisation" not in f["message"] for f in report.findings)
