@@ -20,7 +20,8 @@ something like ``--wrt``.
 Errors nbgrad raises on purpose (:class:`nbgrad.errors.NbgradError`) are shown
 as IPython usage errors: one message, no traceback from inside nbgrad; when
 the user's own code raised, its traceback follows the message.
-KeyboardInterrupt propagates after the engines have restored the state.
+KeyboardInterrupt propagates after the engines have restored the state, as a
+fresh interrupt that says so, without nbgrad's frames.
 """
 
 from __future__ import annotations
@@ -128,6 +129,13 @@ def _shown_as_usage_errors() -> Iterator[None]:
     """Turn nbgrad's own errors into IPython usage errors (message only, no nbgrad frames)."""
     try:
         yield
+    except KeyboardInterrupt as interrupt:
+        # Stop pressed: the engines restored everything on the way out.  A fresh interrupt,
+        # without the dozens of nbgrad frames it passed through, says so in one line (the
+        # engine's own words when it gave some: %determinism says which state it restored).
+        raise KeyboardInterrupt(
+            str(interrupt) or "interrupted; the parameters and the namespace are as before"
+        ) from None
     except NbgradError as error:
         while isinstance(error.__cause__, NbgradError):  # the adapter's own, more specific error
             error = error.__cause__

@@ -278,3 +278,22 @@ def test_a_float16_gradient_off_by_a_factor_of_two_still_fails(mode):
     report = gradcheck(cost, w, mode=mode, seed=3)
     assert not report.passed
     assert report.blocks[0]["n_flagged"] > 0
+
+
+def test_ctrl_c_shows_a_short_interrupt_that_says_the_state_was_restored(shell, capsys):
+    shell.run_cell(
+        "W = np.ones(3)\nseen = [0]\n"
+        "def f(W):\n    seen[0] += 1\n    if seen[0] == 5:\n        raise KeyboardInterrupt\n"
+        "    return float(np.sum(W**2)), 2*W"
+    )
+    capsys.readouterr()
+    result = shell.run_cell("%gradcheck f(W) --wrt W")
+    assert "parameters and the namespace are as before" in str(result.error_in_exec)
+    shown = capsys.readouterr().out
+    assert "numeric.py" not in shown and "evaluate.py" not in shown  # no engine frames
+
+
+def test_a_fortran_ordered_vector_cut_by_blocks_is_not_called_non_contiguous():
+    theta = np.asfortranarray(np.ones((2, 3)))
+    with pytest.raises(ParameterError, match="not C-contiguous \\(Fortran order"):
+        gradcheck(lambda p: (float(np.sum(p**2)), 2 * p), theta, blocks={"A": (2, 3)})

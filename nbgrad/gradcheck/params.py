@@ -318,8 +318,9 @@ def _flat_view(array: Any) -> Any:
     flags = array.flags
     if not flags.c_contiguous:
         raise ParameterError(
-            "params is a non-contiguous multi-dimensional array, so blocks= cannot view it as "
-            "one flat vector in place; pass a C-contiguous array (np.ascontiguousarray)"
+            "params is a multi-dimensional array that is not C-contiguous (Fortran order or a "
+            "strided view), so blocks= cannot view it as one flat vector in C order in place; "
+            "pass a C-contiguous array (np.ascontiguousarray), or the 1-D vector itself"
         )
     return array.reshape(-1)
 
