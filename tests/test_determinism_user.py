@@ -354,3 +354,25 @@ def test_a_global_created_by_a_notebook_function_is_compared_by_default():
     ns = cell_namespace(setup, "user-global-default")
     report = check_determinism("for i in range(2):\n    train_step()\n", ns)
     assert not report.deterministic and "last_loss" in report.to_dict()["tracked"]
+
+
+def test_an_array_left_unwritten_at_the_end_of_the_cell_is_not_a_divergence():
+    """``g = np.empty(3)`` never written: it was reported "diverged after the last step"."""
+    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\n", "user-unwritten-end")
+    assert check_determinism("for i in range(2):\n    g = np.empty(3)\n", ns).deterministic
+    cell = "for i in range(2):\n    g = np.empty(3)\n    g += 1.0\n    W -= g\n"
+    report = check_determinism(cell, ns)
+    assert not report.deterministic and report.first_divergence["cause"] == "uninitialized_memory"
+
+
+def test_consecutive_checks_poison_their_reruns_with_different_bytes():
+    """numpy recycles the previous check's poisoned buffers into the next plain run 0.
+
+    With the same rerun poison in every check, run 0 could read the very bytes
+    the rerun was poisoned with and agree with it by construction.
+    """
+    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\n", "user-rotation")
+    cell = "for i in range(2):\n    W += 1\n"
+    first, second = (check_determinism(cell, ns).to_dict()["experiments"][0]["poison"]
+                     for _ in range(2))
+    assert first != second and first.startswith("none vs 0x")

@@ -251,8 +251,20 @@ class _StepHook:
         """A cell without a loop is one step; otherwise code after the loop is checked too."""
         if self.loop_steps == 0:
             self._digest_step()
-        else:
-            self.record.end = self.digests_of(self.runner.tracked_values())
+            return
+        values = self.runner.tracked_values()
+        index = len(self.record.steps)
+        reference = self.reference
+        theirs = reference.end if reference is not None and reference.end is not None and \
+            index == len(reference.steps) else {}
+        self.record.end = self._state_digests(values, theirs, self._reference_kept(index))
+        if self.keep:
+            self.record.kept.append(self._keep(values))
+
+    def _reference_kept(self, index: int) -> dict[str, Any]:
+        """Run 0's kept values at ``index`` (the steps, then the end of the cell)."""
+        kept = self.reference.kept if self.reference is not None else []
+        return kept[index] if index < len(kept) else {}
 
     @staticmethod
     def digests_of(values: dict[str, Any]) -> dict[str, Digest]:
@@ -263,9 +275,10 @@ class _StepHook:
     def _digest_step(self) -> None:
         values = self.runner.tracked_values()
         step = len(self.record.steps)
-        digests = self.digests_of({n: self._unwritten_masked(v) for n, v in values.items()})
-        if self.reference is not None:
-            self._forgive_unwritten(step, values, digests)
+        reference = self.reference
+        theirs = reference.steps[step] if reference is not None and \
+            step < len(reference.steps) else {}
+        digests = self._state_digests(values, theirs, self._reference_kept(step))
         self.record.steps.append(digests)
         if self.keep:
             self.record.kept.append(self._keep(values))
@@ -282,16 +295,22 @@ class _StepHook:
         allocation = self.record.registry.find(value) if is_array(value) else None
         return value if allocation is None else masked_unwritten(value, allocation.pattern)
 
-    def _forgive_unwritten(self, step: int, values: dict[str, Any],
-                           digests: dict[str, Digest]) -> None:
+    def _state_digests(self, values: dict[str, Any], theirs: dict[str, Digest],
+                       kept: dict[str, Any]) -> dict[str, Digest]:
+        """Digests of one state, unwritten poison masked, forgiven against run 0's copy."""
+        digests = self.digests_of({n: self._unwritten_masked(v) for n, v in values.items()})
+        if self.reference is not None:
+            self._forgive_unwritten(theirs, kept, values, digests)
+        return digests
+
+    def _forgive_unwritten(self, theirs: dict[str, Digest], kept: dict[str, Any],
+                           values: dict[str, Any], digests: dict[str, Digest]) -> None:
         """Against run 0 (unpoisoned, so unmaskable): compare the written elements only.
 
         Run 0's kept copy is compared element by element with this run's
         value, skipping elements that still hold this run's poison; when all
-        written elements agree, the step counts as identical for that name.
+        written elements agree, the state counts as identical for that name.
         """
-        theirs = self.reference.steps[step] if step < len(self.reference.steps) else {}
-        kept = self.reference.kept[step] if step < len(self.reference.kept) else {}
         for name, digest in digests.items():
             value = values[name]
             if theirs.get(name, digest) == digest or name not in kept or not is_array(value):
