@@ -270,6 +270,16 @@ def test_a_correct_low_precision_network_is_not_reported_wrong(dtype, shape, see
     report = gradcheck(cost, w, mode=mode, seed=seed)
     assert report.passed, repr(report)
     assert report.blocks[0]["n_flagged"] == 0
+    # "Gradient OK" never sits beside a max relative error above the tolerance.
+    assert report.blocks[0]["max_rel_error"] <= report.blocks[0]["tolerance"]
+
+
+def test_fast_mode_does_not_claim_every_direction_agreed_when_one_missed_by_rounding():
+    w, cost = _tanh_layer((30, 20), np.float16, 1)
+    report = gradcheck(cost, w, mode="fast", seed=1)
+    (sensitivity,) = [f for f in report.findings if f["code"] == "fast_sensitivity"]
+    assert "1 of 3 random directional derivatives agree" in sensitivity["message"]
+    assert any(f["code"] == "rounding_limited" for f in report.findings)
 
 
 @pytest.mark.parametrize("mode", ["full", "fast"])

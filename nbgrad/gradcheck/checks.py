@@ -81,6 +81,13 @@ class Directions:
     verdict_evaluations: int = 0
     sampled: int = 0
 
+    def max_rel_error(self) -> float:
+        """Worst direction; failures put down to rounding (``rounding_limited``) left out."""
+        errors = self.rel_errors
+        if self.rounding_limited and not self.unlocalised and not all(self.failed):
+            errors = [e for e, failed in zip(errors, self.failed, strict=True) if not failed]
+        return float(max(errors))
+
     def to_dict(self) -> dict[str, object]:
         """The block's ``fast`` entry in the report."""
         return {
@@ -114,7 +121,7 @@ class BlockCheck:
         if errors.size:
             return float(np.max(errors))
         if self.directions is not None and self.directions.rel_errors:
-            return float(max(self.directions.rel_errors))
+            return self.directions.max_rel_error()
         return float("nan")
 
     def _fold(self, name: str) -> np.ndarray:

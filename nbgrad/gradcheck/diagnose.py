@@ -364,12 +364,13 @@ def _fast_sensitivity(check: BlockCheck) -> dict[str, Any]:
     smallest = check.tolerance * float(
         np.sqrt(sum(float(part.analytic @ part.analytic) for part in check.parts))
     )
-    directions = len(check.directions.failed) if check.directions else 0
+    failed = check.directions.failed if check.directions else []
+    agreed = f"{len(failed)}" if not any(failed) else f"{failed.count(False)} of {len(failed)}"
     return finding(
         name,
         "fast_sensitivity",
         0.9,
-        f"{name}: {directions} random directional derivatives agree with the analytic "
+        f"{name}: {agreed} random directional derivatives agree with the analytic "
         f"gradient; an error in a single element would have shown if larger than about "
         f"{smallest:.1g} (tolerance × ‖gradient‖) — mode='full' checks every element",
         smallest_detectable=smallest,
