@@ -307,3 +307,45 @@ def test_a_fortran_ordered_vector_cut_by_blocks_is_not_called_non_contiguous():
     theta = np.asfortranarray(np.ones((2, 3)))
     with pytest.raises(ParameterError, match="not C-contiguous \\(Fortran order"):
         gradcheck(lambda p: (float(np.sum(p**2)), 2 * p), theta, blocks={"A": (2, 3)})
+
+
+# --- the shapes hand-written gradients come in ----------------------------------------------
+
+NET = """
+class Net:
+    pass
+
+NN = Net()
+NN.AB = np.array([[0.5, -1.0], [2.0, 0.25]])
+NN.BC = np.array([1.5, -0.5])
+params = {"W": np.array([0.5, 1.0, -2.0])}
+"""
+
+
+def test_a_gradient_dict_keyed_by_attribute_names_is_accepted(shell, run_cell):
+    run_cell(NET + "def f():\n    return (float(np.sum(NN.AB**2) + np.sum(NN.BC**3)),\n"
+             "            {'BC': 3 * NN.BC**2, 'AB': 2 * NN.AB})")
+    report = run_cell("%gradcheck f() --wrt NN.AB,NN.BC")
+    assert report.passed and [b["name"] for b in report.blocks] == ["NN.AB", "NN.BC"]
+
+
+def test_a_gradient_dict_keyed_like_the_params_dict_is_accepted(shell, run_cell):
+    run_cell(NET + "def k(p):\n    return float(np.sum(p['W']**2)), {'W': 2 * p['W']}")
+    assert run_cell("%gradcheck k(params) --wrt params['W']").passed
+
+
+def test_a_one_element_gradient_list_for_one_wrt_name_is_accepted(shell, run_cell):
+    run_cell(NET + "def h():\n    return float(np.sum(NN.AB**2)), [2 * NN.AB]")
+    assert run_cell("%gradcheck h() --wrt NN.AB").passed
+
+
+def test_a_cost_and_gradient_given_as_a_list_is_told_to_use_a_tuple(shell, run_cell):
+    run_cell(NET + "def g():\n    return [float(np.sum(NN.AB**2)), 2 * NN.AB]")
+    message = str(shell.run_cell("%gradcheck g() --wrt NN.AB").error_in_exec)
+    assert "gave a list of 2 value(s)" in message and "(cost, grad) as a tuple" in message
+
+
+def test_wrt_naming_a_dict_lists_the_names_of_its_arrays(shell, run_cell):
+    run_cell(NET + "def k(p):\n    return float(np.sum(p['W']**2)), {'W': 2 * p['W']}")
+    message = str(shell.run_cell("%gradcheck k(params) --wrt params").error_in_exec)
+    assert "name its arrays: --wrt params['W']" in message

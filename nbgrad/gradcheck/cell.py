@@ -85,6 +85,7 @@ def resolve_parameters(spec: str | Sequence[str], namespace: dict[str, Any]) -> 
             raise ParameterError(
                 f"{name} is a {type(value).__name__}, not an array: --wrt takes the "
                 "floating-point numpy or CuPy arrays the cost depends on"
+                + _item_hint(name, value)
             )
         parameters[name] = value
     return parameters
@@ -100,6 +101,17 @@ def _wrt_path(name: str) -> Path:
             "p['W'], layers[0]); slices and expressions are not arrays nbgrad can perturb in "
             "place — name the whole array, and cut a flat one with --blocks NAME=ROWSxCOLS,..."
         ) from None
+
+
+def _item_hint(name: str, value: Any) -> str:
+    """For a dict or list of arrays: the --wrt names of its arrays."""
+    if isinstance(value, dict):
+        items = [f"{name}[{key!r}]" for key, item in value.items() if is_array(item)]
+    elif isinstance(value, (list, tuple)):
+        items = [f"{name}[{i}]" for i, item in enumerate(value) if is_array(item)]
+    else:
+        return ""
+    return f" — name its arrays: --wrt {','.join(items[:_LISTED_NAMES])}" if items else ""
 
 
 def _lookup(namespace: dict[str, Any], path: Path) -> Any:
@@ -354,6 +366,11 @@ class CellCost:
     def _cost(self, value: Any) -> Any:
         if self.cost_name is not None:
             return _copy(self._assigned(self.cost_name, "--cost"))
+        if isinstance(value, list):
+            raise CostError(
+                f"the cell gave a list of {len(value)} value(s); end it with the cost, or with "
+                "(cost, grad) as a tuple"
+            )
         if value is None:
             raise CostError(
                 "the cell gave no value: end it with an expression giving the cost "
@@ -379,11 +396,18 @@ class CellCost:
         return self.namespace[name]
 
     def _gradient_structure(self, grad: Any) -> Any:
-        """The user's gradient in the structure of :attr:`engine_params`."""
+        """The user's gradient in the structure of :attr:`engine_params`.
+
+        A dict may be keyed by the --wrt names (``NN.AB``) or by their last step
+        (``AB`` for ``NN.AB``, ``W`` for ``p['W']``), the keys hand-written
+        backprop uses; one --wrt name also takes a one-entry list or dict.
+        """
+        if isinstance(grad, dict):
+            grad = self._keyed_in_wrt_order(grad)
+        if len(self.wrt) == 1 and isinstance(grad, (tuple, list)) and len(grad) == 1:
+            grad = grad[0]
         if len(self.wrt) == 1 and not isinstance(grad, (tuple, list, dict)):
             return grad
-        if isinstance(grad, dict) and set(grad) == set(self.wrt):
-            return [grad[name] for name in self.wrt]
         if isinstance(grad, (tuple, list)) and len(grad) == len(self.wrt):
             return list(grad)
         raise GradientError(
@@ -391,6 +415,14 @@ class CellCost:
             f"{'one array' if len(self.wrt) == 1 else 'a tuple or list'} in --wrt order "
             "(or a dict keyed by the --wrt names)"
         )
+
+    def _keyed_in_wrt_order(self, grad: dict[Any, Any]) -> Any:
+        """A dict gradient as a list in --wrt order, or unchanged when its keys do not fit."""
+        for key_of in (lambda name: name, lambda name: parse_path(name)[-1][1]):
+            keys = [key_of(name) for name in self.wrt]
+            if len(set(keys)) == len(keys) and set(grad) == set(keys):
+                return [grad[key] for key in keys]
+        return grad
 
     def _gradient_from_update(self, perturbed: dict[str, Any]) -> Any:
         """``(θ_before − θ_after) / lr`` for every ``--wrt`` name, read after the cell ran."""
