@@ -365,14 +365,15 @@ def test_an_array_left_unwritten_at_the_end_of_the_cell_is_not_a_divergence():
     assert not report.deterministic and report.first_divergence["cause"] == "uninitialized_memory"
 
 
-def test_consecutive_checks_poison_their_reruns_with_different_bytes():
-    """numpy recycles the previous check's poisoned buffers into the next plain run 0.
+def test_run_0_reading_recycled_poison_bytes_is_still_caught():
+    """numpy recycles freed buffers (an earlier check's 0xFF reruns) into the plain run 0.
 
-    With the same rerun poison in every check, run 0 could read the very bytes
-    the rerun was poisoned with and agree with it by construction.
+    Run 0 then read the very bytes rerun 1 was poisoned with, and the check
+    came out "deterministic"; the rerun must use a poison run 0 did not see.
     """
-    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\n", "user-rotation")
-    cell = "for i in range(2):\n    W += 1\n"
-    first, second = (check_determinism(cell, ns).to_dict()["experiments"][0]["poison"]
-                     for _ in range(2))
-    assert first != second and first.startswith("none vs 0x")
+    ns = cell_namespace("import numpy as np\nW = np.zeros(3)\n", "user-recycled")
+    cell = ("for i in range(2):\n    scratch = np.frombuffer(b'\\xff' * 24).copy()\n"
+            "    del scratch\n    g = np.empty(3)\n    W -= g\n")
+    report = check_determinism(cell, ns)
+    assert not report.deterministic and report.first_divergence["cause"] == "uninitialized_memory"
+    assert report.to_dict()["experiments"][0]["poison"] != "none vs 0xFF"

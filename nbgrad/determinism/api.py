@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import itertools
 import linecache
 import time
 import types
@@ -38,6 +37,7 @@ from nbgrad.determinism.causes import (
 from nbgrad.determinism.compare import compare_with_numpy
 from nbgrad.determinism.localise import Location, allocation_call, localise
 from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
+from nbgrad.determinism.poison import OBSERVED_POISONS
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord, format_user_traceback
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.determinism.steps import PreparedCell, prepare_callable, prepare_source
@@ -47,14 +47,11 @@ from nbgrad.errors import SnapshotError, UsageError
 from nbgrad.report.base import SCHEMA_VERSION
 from nbgrad.report.determinism import DeterminismReport
 
-#: Poison byte of rerun k (cycled); run 0 is never poisoned.
-RERUN_POISONS = (0xFF, 0x5A, 0xC3, 0x3C)
-
-#: Checks made so far in this process.  Each check starts its reruns one poison further
-#: along: memory freed by the previous check's poisoned reruns is recycled by numpy
-#: into the next check's plain run 0, and a rerun poisoned with the same byte would
-#: then read the very same "garbage" and agree with run 0 by construction.
-_CHECKS_MADE = itertools.count()
+#: Poison byte of rerun k (cycled); run 0 is never poisoned.  A byte that whole fresh
+#: allocations of run 0 already held (numpy recycles the buffers of an earlier check's
+#: poisoned reruns) is skipped: a rerun poisoned with it would agree with run 0 by
+#: construction.
+RERUN_POISONS = OBSERVED_POISONS
 RERUN_SEED = 1_000_003
 
 
@@ -175,11 +172,10 @@ class _Check:
     def _reruns(self, runner: CellRunner, run0: RunRecord, runs: int, poison: bool,
                 compare_numpy: bool, backend: str) -> DeterminismReport:
         reruns = []
-        first = next(_CHECKS_MADE)
+        poisons = [p for p in RERUN_POISONS if p not in run0.registry.leftovers] or \
+            list(RERUN_POISONS)
         for k in range(1, runs):
-            config = RunConfig(f"rerun {k}",
-                               RERUN_POISONS[(first + k - 1) % len(RERUN_POISONS)]
-                               if poison else None,
+            config = RunConfig(f"rerun {k}", poisons[(k - 1) % len(poisons)] if poison else None,
                                RERUN_SEED * k, run=k)
             reruns.append(runner.run(config, reference=run0))
             self.progress(k + 1, runs)

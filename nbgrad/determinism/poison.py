@@ -35,6 +35,9 @@ from nbgrad.determinism.usercode import Site, user_site
 #: Functions that return memory without writing it.
 ALLOCATORS = ("empty", "empty_like")
 
+#: Rerun poisons, in order of preference (0xFF makes every float NaN); see :func:`observed`.
+OBSERVED_POISONS = (0xFF, 0x5A, 0xC3, 0x3C)
+
 
 @dataclass(frozen=True)
 class Allocation:
@@ -50,6 +53,10 @@ class AllocationRegistry:
     """Arrays handed out by the wrapped allocators in one run, by identity."""
 
     entries: dict[int, tuple[weakref.ref, Allocation]] = field(default_factory=dict)
+    #: Bytes that whole fresh allocations of an unpoisoned run already held (recycled
+    #: from an earlier poisoned run): a rerun poisoned with one of them would agree
+    #: with run 0 by construction.
+    leftovers: set[int] = field(default_factory=set)
 
     def add(self, array: Any, allocation: Allocation) -> None:
         try:
@@ -77,7 +84,18 @@ def fill(array: Any, pattern: int) -> None:
         ctypes.memset(array.ctypes.data, pattern, array.nbytes)
 
 
-def _wrap(module: ModuleType, name: str, pattern: int, registry: AllocationRegistry,
+def leftover_poison(array: Any, candidates: tuple[int, ...]) -> int | None:
+    """The byte a fresh host array is entirely filled with, if it is one of ``candidates``."""
+    if is_cupy_array(array) or array.dtype.hasobject or not array.nbytes:
+        return None
+    raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    first = int(raw[0])
+    if first not in candidates or not (raw[:4096] == first).all():
+        return None
+    return first if bool((raw == first).all()) else None
+
+
+def _wrap(module: ModuleType, name: str, pattern: int | None, registry: AllocationRegistry,
           cell_filename: str | None) -> Callable[..., Any]:
     original = getattr(module, name)
     call = f"{module.__name__}.{name}"
@@ -85,6 +103,11 @@ def _wrap(module: ModuleType, name: str, pattern: int, registry: AllocationRegis
     @functools.wraps(original)
     def allocate(*args: Any, **kwargs: Any) -> Any:
         array = original(*args, **kwargs)
+        if pattern is None:  # the plain run: only look at what the allocator handed out
+            leftover = leftover_poison(array, OBSERVED_POISONS)
+            if leftover is not None:
+                registry.leftovers.add(leftover)
+            return array
         fill(array, pattern)
         registry.add(array, Allocation(user_site(cell_filename), call, pattern))
         return array
@@ -103,6 +126,51 @@ def _poisoning_allocator(previous: Callable[[int], Any], pattern: int) -> Callab
     return allocate
 
 
+@contextmanager
+def observed(namespace: dict[str, Any], registry: AllocationRegistry) -> Iterator[None]:
+    """Within the block, note fresh numpy allocations that hold a whole poison byte already.
+
+    numpy recycles buffers freed by an earlier check's poisoned reruns into
+    the next plain run 0; the values are left untouched (run 0 stays plain).
+    """
+    patched = _install(np, None, namespace, registry, None)
+    try:
+        yield
+    finally:
+        _uninstall(patched, namespace)
+
+
+def _install(module: ModuleType, pattern: int | None, namespace: dict[str, Any],
+             registry: AllocationRegistry, cell_filename: str | None) -> list[tuple[Any, str, Any]]:
+    """Replace ``module``'s allocators (and their aliases in ``namespace``) by wrappers."""
+    patched: list[tuple[Any, str, Any]] = []
+    for name in ALLOCATORS:
+        original = getattr(module, name)
+        wrapper = _wrap(module, name, pattern, registry, cell_filename)
+        patched.append((module, name, original))
+        setattr(module, name, wrapper)
+        for key, value in list(namespace.items()):
+            if value is original:
+                patched.append((namespace, key, original))
+                namespace[key] = wrapper
+    return patched
+
+
+def _uninstall(patched: list[tuple[Any, str, Any]], namespace: dict[str, Any]) -> None:
+    """Put the allocators back, also where the cell bound a wrapper itself.
+
+    ``from numpy import empty`` inside the cell binds the wrapper that was
+    installed at that moment; left there, it would outlive the check.
+    """
+    for owner, name, original in reversed(patched):
+        if not isinstance(owner, dict):
+            setattr(owner, name, original)
+    for key, value in list(namespace.items()):
+        original = getattr(value, "__nbgrad_original__", None)
+        if original is not None:
+            namespace[key] = original
+
+
 def _array_modules() -> list[ModuleType]:
     modules = [np]
     if "cupy" in sys.modules:
@@ -119,23 +187,11 @@ def poisoned(pattern: int, namespace: dict[str, Any], registry: AllocationRegist
     previous_allocator = cupy.cuda.memory.get_allocator() if cupy is not None else None
     try:
         for module in _array_modules():
-            for name in ALLOCATORS:
-                original = getattr(module, name)
-                wrapper = _wrap(module, name, pattern, registry, cell_filename)
-                patched.append((module, name, original))
-                setattr(module, name, wrapper)
-                for key, value in list(namespace.items()):
-                    if value is original:
-                        patched.append((namespace, key, original))
-                        namespace[key] = wrapper
+            patched += _install(module, pattern, namespace, registry, cell_filename)
         if cupy is not None:
             cupy.cuda.set_allocator(_poisoning_allocator(previous_allocator, pattern))
         yield
     finally:
         if cupy is not None:
             cupy.cuda.set_allocator(previous_allocator)
-        for owner, name, original in reversed(patched):
-            if not isinstance(owner, dict):
-                setattr(owner, name, original)
-            elif hasattr(owner.get(name), "__nbgrad_original__"):
-                owner[name] = original  # unless the cell rebound the name itself
+        _uninstall(patched, namespace)

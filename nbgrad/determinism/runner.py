@@ -27,7 +27,7 @@ from nbgrad.backend import is_array
 from nbgrad.determinism.difference import Difference, difference
 from nbgrad.determinism.digest import Digest, digest_all, is_trackable
 from nbgrad.determinism.paths import Path, format_path, resolve
-from nbgrad.determinism.poison import AllocationRegistry, poisoned
+from nbgrad.determinism.poison import AllocationRegistry, observed, poisoned
 from nbgrad.determinism.rng import install_seeded, seeded_fresh_generators
 from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
@@ -155,7 +155,8 @@ class CellRunner:
         hook = _StepHook(self, record, reference, keep)
         scope = self.scope
         scope[STEP_HOOK] = hook
-        poisoning = (nullcontext() if config.poison is None else
+        poisoning = (observed(scope, record.registry) if config.plain else
+                     nullcontext() if config.poison is None else
                      poisoned(config.poison, scope, record.registry, self.cell.filename))
         fresh_rngs = (nullcontext() if config.rng_seed is None else
                       seeded_fresh_generators(config.rng_seed, scope))
