@@ -349,3 +349,28 @@ def test_wrt_naming_a_dict_lists_the_names_of_its_arrays(shell, run_cell):
     run_cell(NET + "def k(p):\n    return float(np.sum(p['W']**2)), {'W': 2 * p['W']}")
     message = str(shell.run_cell("%gradcheck k(params) --wrt params").error_in_exec)
     assert "name its arrays: --wrt params['W']" in message
+
+
+# --- parameters on a tiny scale of their own -------------------------------------------------
+
+
+def _tiny_scale(factor=1.0):
+    """A cost that bends on the parameter's own scale of 1e-8 (a physical length, say)."""
+    scale = 1e-8
+    return lambda p: (float(np.sum(np.sin(p / scale))), factor * np.cos(p / scale) / scale)
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_cost_bending_on_a_1e_8_scale_is_checked_at_that_scale(mode):
+    theta = np.array([1.0, 2.0, 3.0]) * 1e-8
+    report = gradcheck(_tiny_scale(), theta, mode=mode)
+    assert report.passed, repr(report)  # was "scale (c = 1.064e+06)": the step was 600 radians
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_wrong_gradient_on_a_1e_8_scale_is_still_a_factor_of_two(mode):
+    theta = np.array([1.0, 2.0, 3.0]) * 1e-8
+    report = gradcheck(_tiny_scale(factor=2.0), theta, mode=mode)
+    assert not report.passed
+    assert report.blocks[0]["diagnoses"] == ["scale"]
+    assert report.blocks[0]["scale"] == pytest.approx(2.0, rel=1e-3)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nbgrad.backend import array_module
+from nbgrad.backend import array_module, to_numpy
 from nbgrad.gradcheck.checks import PartCheck
 from nbgrad.gradcheck.compare import relative_error, resolution_floor
 from nbgrad.gradcheck.evaluate import CostCalls
@@ -39,8 +39,10 @@ from nbgrad.gradcheck.numeric import Differences, differences, richardson
 from nbgrad.gradcheck.params import Part
 from nbgrad.gradcheck.steps import (
     CENTRAL_EXPONENT,
+    DOMAIN_SHRINK,
     RICHARDSON_EXPONENT,
     ROUNDING_ULPS,
+    domain_shrink,
     nominal,
 )
 
@@ -100,19 +102,16 @@ def check_coordinates(
     if extrapolated is not None:
         scatter.add(refine, extrapolated[0])
     doubtful = check.rel_error[indices] > tol
+    own_scale = None
     if doubtful.any():
-        small = _confirm_small_step(check, theta, f0, cost, eps, tol, first, doubtful)
-        scatter.add(doubtful, small.numeric)
-        rounding = ROUNDING_ULPS * eps * small.cost_size / small.step
-        marginal = check.rel_error[indices[doubtful]] <= MARGINAL * tol
-        check.unresolved[first.indices[doubtful]] = marginal & scatter.hides(
-            doubtful, check.analytic[indices[doubtful]], rounding, tol
-        )
+        own_scale = _settle(check, theta, f0, cost, eps, tol, first, doubtful, scatter)
     wrong = (check.rel_error[indices] > tol) & ~check.kink[indices]
     check.flagged[indices] = wrong & ~check.unresolved[indices]
     suspicious = indices[refine]
     if extrapolated is not None:
         _show_most_accurate(check, suspicious, *extrapolated)
+    if own_scale is not None:  # for a tiny parameter its own-scale estimate is the accurate one
+        _show_most_accurate(check, own_scale.indices, own_scale.numeric, own_scale.step)
 
 
 class Scatter:
@@ -141,6 +140,68 @@ class Scatter:
         spread = high - low
         inside = (analytic >= low - margin) & (analytic <= high + margin)
         return (spread > margin) & (spread <= rounding) & inside
+
+
+def _settle(
+    check: PartCheck,
+    theta: Any,
+    f0: float,
+    cost: CostCalls,
+    eps: float,
+    tol: float,
+    first: Differences,
+    doubtful: np.ndarray,
+    scatter: Scatter,
+) -> Differences | None:
+    """Passes 3 and 3b on the doubtful coordinates; mark those rounding leaves unresolved.
+
+    Returns pass 3b's differences (None when no coordinate needed it).
+    """
+    small = _confirm_small_step(check, theta, f0, cost, eps, tol, first, doubtful)
+    scatter.add(doubtful, small.numeric)
+    own_scale = _retry_relative(check, theta, f0, cost, eps, tol, first.numeric[doubtful], small)
+    indices = small.indices
+    rounding = ROUNDING_ULPS * eps * small.cost_size / small.step
+    marginal = check.rel_error[indices] <= MARGINAL * tol
+    check.unresolved[indices] = marginal & scatter.hides(
+        doubtful, check.analytic[indices], rounding, tol
+    )
+    return own_scale
+
+
+def _retry_relative(
+    check: PartCheck,
+    theta: Any,
+    f0: float,
+    cost: CostCalls,
+    eps: float,
+    tol: float,
+    at_first_step: np.ndarray,
+    small: Differences,
+) -> Differences | None:
+    """Pass 3b: a tiny parameter whose estimates did not settle, differenced at ``ε^(1/3)·|θ|``.
+
+    Steps are scaled by ``max(|θ|, 1)``: right for a weight of 1e-3 in a
+    network whose activations bend on the scale of 1, wrong for a parameter of
+    1e-8 on which the cost itself bends (a physical constant, a length scale).
+    There the estimates at ``h`` and ``h/16`` disagree with each other, not only
+    with the analytic value; one more central difference at the parameter's own
+    scale settles which, before anything is blamed on the gradient.
+    """
+    xp = array_module(theta)
+    values = to_numpy(theta[xp.asarray(small.indices)]).astype(np.float64)
+    apart = np.abs(small.numeric - at_first_step)
+    unsettled = apart > tol * np.maximum(np.abs(small.numeric), np.abs(at_first_step))
+    tiny = (np.abs(values) < 1 / DOMAIN_SHRINK) & (values != 0)
+    chosen = small.indices[unsettled & tiny]
+    if not chosen.size:
+        return None
+    cost.expect(2 * chosen.size)
+    point = theta[xp.asarray(chosen)]
+    step = domain_shrink(point, nominal(point, eps, CENTRAL_EXPONENT), first=True)
+    own_scale = differences(check.part, chosen, theta, step, f0, cost)
+    keep_better(check, chosen, own_scale.numeric, own_scale.step)
+    return own_scale
 
 
 def keep_better(
