@@ -37,7 +37,11 @@ magnitudes drawn uniformly from [0.5, 1.5], fresh for every test, so no exact
 cancellation survives a redraw and no element gets a near-zero weight.  A
 failing range whose two halves both pass (the errors cancelled, or each half
 stays below the tolerance) is retested once with new weights and otherwise
-reported as not localised.  A budget (:data:`MAX_FRONTIER` failing ranges)
+reported as not localised — unless its failure was no larger than the cost's
+rounding (:data:`~nbgrad.gradcheck.steps.ROUNDING_ULPS` times ``2·ε·|C|``, a
+float16 forward pass): that range is reported as ``rounding_limited`` and not
+counted as wrong.  A step whose cost is NaN or infinite left the cost's domain
+and is retried smaller (:func:`~nbgrad.gradcheck.steps.domain_shrink`).  A budget (:data:`MAX_FRONTIER` failing ranges)
 stops the search when errors are everywhere and says so.
 
 Sensitivity: the verdict sees an element error ``e_k`` against the whole

@@ -19,6 +19,13 @@ Three passes per part, each one only over what the previous left in doubt:
    between the two slopes it is a valid subgradient and the coordinate is
    marked ``kink`` rather than flagged.
 
+   A parameter smaller than 1/16 whose estimates at ``h`` and ``h/16`` disagree
+   with each other is differenced once more at its own scale, ``ε^(1/3)·|θ|``
+   (pass 3b), since the cost may bend on that scale.  Where a low-precision
+   cost's rounding scatters the estimates around the analytic value and the
+   best one misses by at most :data:`MARGINAL` tolerances, the coordinate is
+   *unresolved*, not flagged.
+
 A coordinate is flagged only when none of the estimates agrees with the
 analytic derivative within the tolerance: the estimate closest to the analytic
 value is kept, because a correct gradient needs one accurate estimate to
