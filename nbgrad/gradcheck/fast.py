@@ -41,8 +41,9 @@ reported as not localised — unless its failure was no larger than the cost's
 rounding (:data:`~nbgrad.gradcheck.steps.ROUNDING_ULPS` times ``2·ε·|C|``, a
 float16 forward pass): that range is reported as ``rounding_limited`` and not
 counted as wrong.  A step whose cost is NaN or infinite left the cost's domain
-and is retried smaller (:func:`~nbgrad.gradcheck.steps.domain_shrink`).  A budget (:data:`MAX_FRONTIER` failing ranges)
-stops the search when errors are everywhere and says so.
+and is retried smaller (:func:`~nbgrad.gradcheck.steps.domain_shrink`).  A
+budget (:data:`MAX_FRONTIER` failing ranges) stops the search when errors are
+everywhere and says so.
 
 Sensitivity: the verdict sees an element error ``e_k`` against the whole
 projection ``a·w``, whose size is about ``‖a‖``, so fast mode detects element
