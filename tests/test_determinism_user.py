@@ -377,3 +377,29 @@ def test_run_0_reading_recycled_poison_bytes_is_still_caught():
     report = check_determinism(cell, ns)
     assert not report.deterministic and report.first_divergence["cause"] == "uninitialized_memory"
     assert report.to_dict()["experiments"][0]["poison"] != "none vs 0xFF"
+
+
+MODEL_CLASS = """\
+import numpy as np
+
+
+class Model:
+    def __init__(self):
+        self.W = np.zeros(3)
+
+    def step(self):
+        g = np.empty(3)
+        g += 1.0
+        self.W -= 0.1 * g
+"""
+
+
+def test_a_model_created_in_the_training_cell_has_its_arrays_compared(shell, run_cell):
+    """``model = Model()`` in the cell: no snapshot holds it, and it came out deterministic."""
+    run_cell(MODEL_CLASS)
+    report = run_cell("%%determinism\nmodel = Model()\nfor i in range(3):\n    model.step()\n")
+    assert not report.deterministic and "model.W" in report.to_dict()["tracked"]
+    divergence = report.first_divergence
+    assert (divergence["function"], divergence["variable"]) == ("step", "g")
+    fixed = run_cell("%%determinism\nmodel = Model()\nfor i in range(3):\n    model.W -= 0.1\n")
+    assert fixed.deterministic and set(fixed.to_dict()["tracked"]) == {"model.W", "i"}

@@ -153,8 +153,8 @@ class _Check:
             runner.tracked = _changed(runner.tracked, run0, initial, cell)
             _restrict(run0, runner.tracked)
         if run0.error is not None:
-            return self._error_report(runs=1, tracked=runner.tracked, record=run0,
-                                      backend=backend)
+            return self._error_report(runs=1, tracked=_tracked_names(run0, runner.tracked),
+                                      record=run0, backend=backend)
         try:
             after = Snapshot.take(namespace)
         except SnapshotError as exc:
@@ -184,7 +184,7 @@ class _Check:
         worst = reruns[min(diverging)[1] - 1] if diverging else reruns[0]
         report: dict[str, Any] = {
             "runs": runs, "steps": len(run0.steps), "backend": backend,
-            "tracked": [format_path(p) for p in runner.tracked],
+            "tracked": _tracked_names(run0, runner.tracked),
             "per_step": _per_step(run0, worst), "comparison": None,
             "error": _error_dict(worst, under_poison=poison) if worst.error else None,
         }
@@ -215,7 +215,7 @@ class _Check:
             report["comparison"], _ = compare_with_numpy(runner, run0)
         return self._finish(report)
 
-    def _error_report(self, runs: int, tracked: list[Path], backend: str,
+    def _error_report(self, runs: int, tracked: list[str], backend: str,
                       record: RunRecord | None = None,
                       exc: BaseException | None = None) -> DeterminismReport:
         if record is not None:
@@ -225,7 +225,7 @@ class _Check:
                      "traceback": format_user_traceback(exc), "under_poison": False}
         return self._finish({
             "runs": runs, "steps": len(record.steps) if record else 0, "backend": backend,
-            "tracked": [format_path(p) for p in tracked], "first_divergence": None,
+            "tracked": tracked, "first_divergence": None,
             "per_step": [], "experiments": [], "error": error, "comparison": None,
         }, status="error")
 
@@ -321,9 +321,23 @@ def _changed(candidates: list[Path], run0: RunRecord, initial: dict[str, bytes],
 
 def _restrict(record: RunRecord, tracked: list[Path]) -> None:
     names = {format_path(p) for p in tracked}
-    record.steps = [{n: d for n, d in step.items() if n in names} for step in record.steps]
+
+    def kept(name: str) -> bool:  # ``model.W`` stands for the tracked object ``model``
+        return name in names or any(name.startswith(f"{t}.") for t in names)
+
+    record.steps = [{n: d for n, d in step.items() if kept(n)} for step in record.steps]
     if record.end is not None:
-        record.end = {n: d for n, d in record.end.items() if n in names}
+        record.end = {n: d for n, d in record.end.items() if kept(n)}
+
+
+def _tracked_names(record: RunRecord, tracked: list[Path]) -> list[str]:
+    """What was compared, as the report lists it: an object's arrays instead of the object."""
+    present = dict.fromkeys(n for state in record.states for n in state)
+    names: list[str] = []
+    for path in tracked:
+        name = format_path(path)
+        names += [n for n in present if n == name or n.startswith(f"{name}.")]
+    return list(dict.fromkeys(names))
 
 
 def _per_step(run0: RunRecord, rerun: RunRecord) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from nbgrad.determinism.digest import Digest, digest_all, is_trackable
 from nbgrad.determinism.paths import Path, format_path, resolve
 from nbgrad.determinism.poison import AllocationRegistry, observed, poisoned
 from nbgrad.determinism.rng import install_seeded, seeded_fresh_generators
-from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.determinism.snapshot import Snapshot, object_leaves
 from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
 from nbgrad.determinism.trace import StepTracer, StopRun, masked_unwritten, written_agree
 
@@ -131,12 +131,19 @@ class CellRunner:
 
     def tracked_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        module = self.namespace.get("__name__")
         for path in self.tracked:
+            name = format_path(path)
             try:
-                values[format_path(path)] = resolve(self.namespace, path)
+                value = resolve(self.namespace, path)
             except LookupError:
-                values[format_path(path)] = _MISSING_DIGEST
-        return {n: v for n, v in values.items() if v is _MISSING_DIGEST or is_trackable(v)}
+                values[name] = _MISSING_DIGEST
+                continue
+            if is_trackable(value):
+                values[name] = value
+            else:  # ``model = Model()`` in the cell: compare the model's arrays
+                values.update(object_leaves(name, value, module))
+        return values
 
     def digests(self) -> dict[str, Digest]:
         """Digests of the tracked values as they are now (before run 0: the starting point)."""

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from nbgrad.backend import array_module, is_array, is_cupy_array
+from nbgrad.determinism.digest import is_trackable
 from nbgrad.determinism.paths import Path, format_path, parse_path
 from nbgrad.determinism.rng import RngStates, is_generator
 from nbgrad.errors import SnapshotError
@@ -65,6 +66,25 @@ def is_plain_object(obj: Any, namespace_module: str | None) -> bool:
     if isinstance(obj, _OPAQUE) or not isinstance(getattr(obj, "__dict__", None), dict):
         return False
     return _is_user_class(type(obj), namespace_module)
+
+
+def object_leaves(name: str, obj: Any, namespace_module: str | None,
+                  depth: int = 0) -> dict[str, Any]:
+    """Trackable attributes of a user's object, by path: ``model.W``, ``model.opt.m``.
+
+    An object the cell creates itself (``model = Model()`` in the training
+    cell) is in no snapshot; its arrays must still be compared step by step.
+    """
+    if depth >= MAX_DEPTH or not is_plain_object(obj, namespace_module):
+        return {}
+    leaves: dict[str, Any] = {}
+    for attr, item in vars(obj).items():
+        path = f"{name}.{attr}"
+        if is_trackable(item):
+            leaves[path] = item
+        else:
+            leaves.update(object_leaves(path, item, namespace_module, depth + 1))
+    return leaves
 
 
 def _is_user_class(klass: type, namespace_module: str | None) -> bool:

@@ -28,6 +28,7 @@ from nbgrad.backend import array_module, is_array, to_numpy
 from nbgrad.determinism.digest import Digest, digest_all, is_trackable
 from nbgrad.determinism.paths import parse_path, resolve
 from nbgrad.determinism.poison import Allocation, AllocationRegistry
+from nbgrad.determinism.snapshot import object_leaves
 from nbgrad.determinism.usercode import Site, is_notebook_file
 from nbgrad.errors import UsageError
 
@@ -163,9 +164,11 @@ class StepTracer:
             values = {}
             for name in self.module_names:
                 try:
-                    values[name] = resolve(scope, parse_path(name))
+                    value = resolve(scope, parse_path(name))
                 except (LookupError, UsageError):
                     continue
+                values[name] = value
+                values.update(object_leaves(name, value, scope.get("__name__")))
         else:
             values = dict(frame.f_locals)
             for name in stored_globals(frame.f_code):
