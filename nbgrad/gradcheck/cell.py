@@ -266,11 +266,12 @@ class CellCost:
         costs one pass over the bindings and copies nothing.
         """
         namespace, saved = self.namespace, self._bindings
-        for name in [n for n in namespace if n not in saved and is_user_name(n)]:
-            del namespace[name]
-        for name, value in saved.items():
-            if namespace.get(name, _MISSING) is not value:
-                namespace[name] = value
+        for name in namespace.keys() - saved.keys():  # set operations: this runs per evaluation
+            if is_user_name(name):
+                del namespace[name]
+        current = namespace.get
+        for name in [n for n, value in saved.items() if current(n, _MISSING) is not value]:
+            namespace[name] = saved[name]
         self._snapshot.restore(namespace)
 
     def update_tolerance(self, requested: float | None) -> tuple[float | None, dict[str, Any]]:
