@@ -75,6 +75,20 @@ def plain(value: float | None) -> str:
     return MISSING if value is None else f"{value:.6g}"
 
 
+def gradient_value(element: dict[str, Any], side: str) -> str:
+    """``element[side]`` ("analytic" or "numeric"), with its imaginary part for complex blocks.
+
+    Complex elements carry the real part in ``side`` and the imaginary part in
+    ``side + "_imag"`` (docs/report-schema.md); showing only the real part
+    would hide exactly the half that is wrong in a conjugated gradient.
+    """
+    real, imag = element[side], element.get(f"{side}_imag")
+    if imag is None:
+        return plain(real)
+    sign = "-" if imag < 0 else "+"
+    return f"{plain(real)}{sign}{plain(abs(imag))}j"
+
+
 def percent(fraction: float) -> str:
     return f"{round(100 * fraction)}%"
 

@@ -198,8 +198,8 @@ def worst_elements(blocks: list[dict[str, Any]], sort: str, limit: int = 20) -> 
     rows = [
         [
             f"<code>{html.escape(fmt.element(name, item['multi_index']))}</code>",
-            html.escape(fmt.plain(item["analytic"])),
-            html.escape(fmt.plain(item["numeric"])),
+            html.escape(fmt.gradient_value(item, "analytic")),
+            html.escape(fmt.gradient_value(item, "numeric")),
             _error_cell(item["rel_error"], _tolerance(blocks, name)),
             html.escape(fmt.num(item["step"], 1)),
         ]

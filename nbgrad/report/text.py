@@ -101,8 +101,9 @@ def _worst_elements(blocks: list[dict[str, Any]], limit: int = 8) -> list[str]:
     if not worst:
         return []
     rows = [
-        [fmt.element(name, item["multi_index"]), fmt.plain(item["analytic"]),
-         fmt.plain(item["numeric"]), fmt.num(item["rel_error"]), fmt.num(item["step"], 1)]
+        [fmt.element(name, item["multi_index"]), fmt.gradient_value(item, "analytic"),
+         fmt.gradient_value(item, "numeric"), fmt.num(item["rel_error"]),
+         fmt.num(item["step"], 1)]
         for name, item in worst
     ]
     return ["worst elements:", *table(["element", "analytic", "numeric", "rel err", "step"], rows)]
