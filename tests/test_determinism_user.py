@@ -403,3 +403,29 @@ def test_a_model_created_in_the_training_cell_has_its_arrays_compared(shell, run
     assert (divergence["function"], divergence["variable"]) == ("step", "g")
     fixed = run_cell("%%determinism\nmodel = Model()\nfor i in range(3):\n    model.W -= 0.1\n")
     assert fixed.deterministic and set(fixed.to_dict()["tracked"]) == {"model.W", "i"}
+
+
+def test_long_histories_are_digested_incrementally_and_exactly():
+    """A 10⁴-step loop appending losses rehashed the whole list every step (quadratic)."""
+    from nbgrad.determinism.digest import LIST_BLOCK, value_digest
+
+    cache: dict = {}
+    history = [float(i) for i in range(3 * LIST_BLOCK + 5)]
+    first = value_digest(history, cache=cache)
+    assert first == value_digest(list(history))  # the cache never changes the result
+    assert len(cache[id(history)][2]) == 3  # the three full blocks are remembered
+    history.append(1.0)
+    assert value_digest(history, cache=cache) == value_digest(list(history)) != first
+    changed = value_digest(history, cache=cache)
+    history[7] = 0.5  # an early, in-place change is seen
+    assert value_digest(history, cache=cache) == value_digest(list(history)) != changed
+    history[-1] = -0.0  # in the partial last block, even 0.0 -> -0.0 is seen
+    assert value_digest(history, cache=cache) == value_digest(list(history))
+
+
+def test_a_long_loop_appending_to_a_history_is_checked_exactly():
+    ns = cell_namespace(HELPER + "losses = []\n", "user-long-history")
+    cell = ("for i in range(1500):\n    losses.append(i * 0.5)\n"
+            "    if i == 1400:\n        losses.append(score(1.0))\n")
+    report = check_determinism(cell, ns)
+    assert report.first_divergence["step"] == 1400 and len(ns["losses"]) == 1501

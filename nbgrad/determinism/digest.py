@@ -156,7 +156,15 @@ class DeviceDigests:
 MAX_CONTAINER_DEPTH = 8
 
 
-def value_digest(value: Any, depth: int = 0) -> Digest:
+#: Lists longer than this are hashed in blocks of this many items (see :func:`_blocks_digest`).
+LIST_BLOCK = 256
+
+#: Per-run memo for :func:`_blocks_digest`: id of a list -> (the list, copy of its hashed
+#: full blocks, their hashes).
+SequenceCache = dict[int, tuple[Any, list, list[bytes]]]
+
+
+def value_digest(value: Any, depth: int = 0, cache: SequenceCache | None = None) -> Digest:
     """Digest of a non-device value: arrays, scalars, nested lists/tuples/dicts of them."""
     if isinstance(value, np.ndarray):
         return host_digest(value)
@@ -169,8 +177,10 @@ def value_digest(value: Any, depth: int = 0) -> Digest:
                            else np.asarray(value.tolist()))
     if isinstance(value, deque):
         value = list(value)
-    if isinstance(value, (list, tuple)) and not any(is_cupy_array(v) for v in value):
-        try:
+    if isinstance(value, (list, tuple)) and len(value) > LIST_BLOCK:
+        return _blocks_digest(value, depth, {} if cache is None else cache)
+    if isinstance(value, (list, tuple)):
+        try:  # CuPy items refuse the implicit conversion (TypeError): hashed item by item
             as_array = np.asarray(value)
         except (ValueError, TypeError):
             as_array = None
@@ -183,6 +193,34 @@ def value_digest(value: Any, depth: int = 0) -> Digest:
     # Any other object: its repr may hold its address, which differs between runs
     # without meaning anything; its arrays are tracked under their own paths.
     return hashlib.sha1(struct.pack("<I", 1) + type(value).__qualname__.encode()).digest()
+
+
+def _blocks_digest(value: list | tuple, depth: int, cache: SequenceCache) -> Digest:
+    """A long list as the hash of its blocks' hashes, full blocks taken from ``cache``.
+
+    A loss history grows by one item per step; hashing it whole at every step
+    made a 10⁴-step loop quadratic (seconds of digesting per run).  The full
+    blocks hashed before are reused when the list still starts with the same
+    items (one comparison at C speed; items that are the same objects compare
+    equal without a call); only new blocks and the partial last block are
+    hashed.  The result does not depend on the cache, so every run and every
+    state digest alike — with one limit: an item of an already hashed block
+    replaced in place by an *equal* object of other bits (``0.0`` by ``-0.0``,
+    ``1.0`` by ``1``) is not noticed; a different value always is.
+    """
+    full = len(value) - len(value) % LIST_BLOCK
+    entry = cache.get(id(value))
+    if entry is None or entry[0] is not value or len(entry[1]) > full or \
+            value[:len(entry[1])] != entry[1]:
+        entry = cache[id(value)] = (value, [], [])
+    _, covered, hashes = entry
+    for start in range(len(covered), full, LIST_BLOCK):
+        block = list(value[start:start + LIST_BLOCK])
+        hashes.append(value_digest(block, depth))
+        covered += block
+    tail = list(value[full:])
+    parts = [*hashes, value_digest(tail, depth)] if tail else hashes
+    return hashlib.sha1(b"blocks" + b"".join(parts)).digest()
 
 
 def _container_digest(value: list | tuple | dict, depth: int) -> Digest:
@@ -203,10 +241,14 @@ def _device_leaves(value: Any) -> list[Any] | None:
     return None
 
 
-def digest_all(values: dict[str, Any]) -> dict[str, Digest]:
-    """Digest every value; CuPy arrays on the device, all in one host synchronisation."""
+def digest_all(values: dict[str, Any], cache: SequenceCache | None = None) -> dict[str, Digest]:
+    """Digest every value; CuPy arrays on the device, all in one host synchronisation.
+
+    ``cache`` (kept by the caller for one run) lets long lists be rehashed incrementally.
+    """
     device = {name: leaves for name, v in values.items() if (leaves := _device_leaves(v))}
-    digests = {name: value_digest(v) for name, v in values.items() if name not in device}
+    digests = {name: value_digest(v, cache=cache) for name, v in values.items()
+               if name not in device}
     if device:
         first = next(iter(device.values()))[0]
         batch = DeviceDigests(array_module(first), sum(map(len, device.values())))

@@ -25,7 +25,7 @@ from typing import Any
 
 from nbgrad.backend import is_array
 from nbgrad.determinism.difference import Difference, difference
-from nbgrad.determinism.digest import Digest, digest_all, is_trackable
+from nbgrad.determinism.digest import Digest, SequenceCache, digest_all, is_trackable
 from nbgrad.determinism.paths import Path, format_path, resolve
 from nbgrad.determinism.poison import AllocationRegistry, observed, poisoned
 from nbgrad.determinism.rng import install_seeded, seeded_fresh_generators
@@ -98,9 +98,14 @@ class RunRecord:
                 return index
         return None
 
+    def state(self, index: int) -> dict[str, Digest]:
+        """``states[index]`` without building the list (called once per step: not quadratic)."""
+        if index < len(self.steps):
+            return self.steps[index]
+        return self.end if index == len(self.steps) and self.end is not None else {}
+
     def diverged_names(self, other: RunRecord, step: int) -> list[str]:
-        mine = self.states[step] if step < len(self.states) else {}
-        theirs = other.states[step] if step < len(other.states) else {}
+        mine, theirs = self.state(step), other.state(step)
         return [n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n)]
 
 
@@ -187,6 +192,15 @@ class CellRunner:
         return record
 
 
+def _approximate_bytes(value: Any) -> int:
+    """What a kept copy of a non-array costs: a list of 10⁵ losses is not 64 bytes.
+
+    Counting every list as small let a long loop keep one growing copy per
+    step, quadratic in memory.
+    """
+    return 64 + 8 * len(value) if hasattr(value, "__len__") else 64
+
+
 @contextmanager
 def _silenced(quiet: bool, namespace: dict[str, Any]) -> Iterator[None]:
     """Reruns print, warn and display nothing: the user sees run 0's output once."""
@@ -242,6 +256,7 @@ class _StepHook:
         self.keep = keep
         self.kept_bytes = 0
         self.loop_steps = 0
+        self.sequences: SequenceCache = {}  # hashed blocks of long lists, for this run
 
     def __call__(self) -> None:
         self.loop_steps += 1
@@ -275,8 +290,10 @@ class _StepHook:
         return kept[index] if index < len(kept) else {}
 
     @staticmethod
-    def digests_of(values: dict[str, Any]) -> dict[str, Digest]:
-        digests = digest_all({n: v for n, v in values.items() if v is not _MISSING_DIGEST})
+    def digests_of(values: dict[str, Any],
+                   cache: SequenceCache | None = None) -> dict[str, Digest]:
+        digests = digest_all({n: v for n, v in values.items() if v is not _MISSING_DIGEST},
+                             cache)
         digests.update({n: _MISSING_DIGEST for n, v in values.items() if v is _MISSING_DIGEST})
         return digests
 
@@ -306,7 +323,8 @@ class _StepHook:
     def _state_digests(self, values: dict[str, Any], theirs: dict[str, Digest],
                        kept: dict[str, Any]) -> dict[str, Digest]:
         """Digests of one state, unwritten poison masked, forgiven against run 0's copy."""
-        digests = self.digests_of({n: self._unwritten_masked(v) for n, v in values.items()})
+        digests = self.digests_of({n: self._unwritten_masked(v) for n, v in values.items()},
+                                  self.sequences)
         if self.reference is not None:
             self._forgive_unwritten(theirs, kept, values, digests)
         return digests
@@ -330,7 +348,7 @@ class _StepHook:
     def _keep(self, values: dict[str, Any]) -> dict[str, Any]:
         kept = {}
         for name, value in values.items():
-            size = getattr(value, "nbytes", 64)
+            size = getattr(value, "nbytes", None) or _approximate_bytes(value)
             if size <= KEEP_VALUE_BYTES and self.kept_bytes + size <= KEEP_TOTAL_BYTES:
                 kept[name] = (value.copy() if is_array(value) else
                               copy.copy(value) if isinstance(value, _MUTABLE) else value)
