@@ -429,3 +429,19 @@ def test_a_long_loop_appending_to_a_history_is_checked_exactly():
             "    if i == 1400:\n        losses.append(score(1.0))\n")
     report = check_determinism(cell, ns)
     assert report.first_divergence["step"] == 1400 and len(ns["losses"]) == 1501
+
+
+def test_a_file_the_loop_reads_line_by_line_is_refused_but_a_log_file_is_fine(tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("1\n2\n3\n")
+    ns = cell_namespace("total = [0.0]\n", "user-file")
+    ns["f"] = data.open()
+    ns["log"] = (tmp_path / "log.txt").open("w")
+    try:
+        with pytest.raises(UsageError, match="`f` is a TextIOWrapper created before the cell"):
+            check_determinism("for line in f:\n    total[0] += float(line)\n", ns)
+        report = check_determinism("for i in range(2):\n    log.write(str(i))\n", ns)
+        assert report.deterministic
+    finally:
+        ns["f"].close()
+        ns["log"].close()

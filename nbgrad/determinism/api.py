@@ -17,7 +17,6 @@ Order of events:
 from __future__ import annotations
 
 import datetime
-import io
 import linecache
 import time
 import types
@@ -271,8 +270,7 @@ def _refuse_consumed_iterators(cell: PreparedCell, namespace: dict[str, Any]) ->
     for name in [*cell.iterates, *cell.reads]:
         value = namespace.get(name)
         consumed = isinstance(value, types.GeneratorType) or (
-            name in cell.iterates and isinstance(value, Iterator)
-            and not isinstance(value, io.IOBase))
+            name in cell.iterates and isinstance(value, Iterator))  # also ``for line in f``
         if consumed and name not in cell.assigned:
             raise UsageError(
                 f"`{name}` is a {type(value).__name__} created before the cell: run 0 would "
