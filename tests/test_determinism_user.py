@@ -445,3 +445,13 @@ def test_a_file_the_loop_reads_line_by_line_is_refused_but_a_log_file_is_fine(tm
     finally:
         ns["f"].close()
         ns["log"].close()
+
+
+def test_a_slotted_object_created_in_the_cell_has_its_attributes_compared():
+    setup = HELPER + ("\n\nclass Tracker:\n    __slots__ = ('history',)\n\n"
+                      "    def __init__(self):\n        self.history = []\n\n"
+                      "    def record(self):\n        self.history.append(score(1.0))\n")
+    ns = cell_namespace(setup, "user-slots-cell")
+    report = check_determinism("tracker = Tracker()\nfor i in range(2):\n    tracker.record()\n",
+                               ns)
+    assert not report.deterministic and "tracker.history" in report.to_dict()["tracked"]

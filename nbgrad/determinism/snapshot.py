@@ -75,10 +75,13 @@ def object_leaves(name: str, obj: Any, namespace_module: str | None,
     An object the cell creates itself (``model = Model()`` in the training
     cell) is in no snapshot; its arrays must still be compared step by step.
     """
-    if depth >= MAX_DEPTH or not is_plain_object(obj, namespace_module):
+    if depth >= MAX_DEPTH:
         return {}
+    attributes = dict(vars(obj)) if is_plain_object(obj, namespace_module) else {}
+    slots = _SlotView.of(obj, namespace_module)
+    attributes.update(slots.save() if slots is not None else {})
     leaves: dict[str, Any] = {}
-    for attr, item in vars(obj).items():
+    for attr, item in attributes.items():
         path = f"{name}.{attr}"
         if is_trackable(item):
             leaves[path] = item
