@@ -455,3 +455,19 @@ def test_a_slotted_object_created_in_the_cell_has_its_attributes_compared():
     report = check_determinism("tracker = Tracker()\nfor i in range(2):\n    tracker.record()\n",
                                ns)
     assert not report.deterministic and "tracker.history" in report.to_dict()["tracked"]
+
+
+def test_large_dicts_are_digested_once_per_change_and_exactly():
+    """A 10⁵-entry vocabulary was rehashed item by item after every step of run 0."""
+    from nbgrad.determinism.digest import LIST_BLOCK, value_digest
+
+    cache: dict = {}
+    vocab = {f"w{i}": i for i in range(2 * LIST_BLOCK)}
+    first = value_digest(vocab, cache=cache)
+    assert first == value_digest(vocab, cache=cache) == value_digest(dict(vocab))
+    vocab["w3"] = 7
+    assert value_digest(vocab, cache=cache) == value_digest(dict(vocab)) != first
+    vocab["new"] = np.zeros(2)  # an array value: compared elementwise, no crash
+    with_array = value_digest(vocab, cache=cache)
+    vocab["new"] = np.ones(2)
+    assert value_digest(vocab, cache=cache) == value_digest(dict(vocab)) != with_array

@@ -142,6 +142,10 @@ class _Walk:
     seen: set[int] = field(default_factory=set)
 
     def visit(self, obj: Any, path: Path) -> None:
+        if isinstance(obj, _SCALARS):  # the bulk of a long list: nothing to save inside
+            if len(path) == 1:
+                self.data.append(path)
+            return
         if id(obj) in self.seen or len(path) > MAX_DEPTH:
             return
         self.seen.add(id(obj))
@@ -155,11 +159,9 @@ class _Walk:
             self.generators.append(obj)
         elif isinstance(obj, list):
             self.containers.append((obj, list(obj)))
-            for index, item in enumerate(obj):
-                self.visit(item, (*path, ("item", index)))
+            self._visit_items(enumerate(obj), path)
         elif isinstance(obj, tuple):
-            for index, item in enumerate(obj):
-                self.visit(item, (*path, ("item", index)))
+            self._visit_items(enumerate(obj), path)
         elif isinstance(obj, dict):
             self.containers.append((obj, dict(obj)))
             for key, item in obj.items():
@@ -187,6 +189,12 @@ class _Walk:
         self.containers.append((view, saved))
         for name, item in saved.items():
             self.visit(item, (*path, ("free", name)))
+
+    def _visit_items(self, items: Iterable[tuple[int, Any]], path: Path) -> None:
+        """Items of a list or tuple; scalars (most of a loss history) are skipped at once."""
+        for index, item in items:
+            if not isinstance(item, _SCALARS):
+                self.visit(item, (*path, ("item", index)))
 
     def _visit_object(self, obj: Any, path: Path) -> None:
         """Attributes of a user's object: its ``__dict__`` and its ``__slots__``."""
@@ -272,7 +280,11 @@ def _is_plain_data(obj: Any, depth: int = 0) -> bool:
     if depth >= MAX_DEPTH or not isinstance(obj, (list, tuple, dict, deque)):
         return False
     items = obj.values() if isinstance(obj, dict) else obj
-    return all(_is_plain_data(item, depth + 1) for item in items)
+    kinds = set(map(type, items))  # at C speed: a history of 10⁵ floats is one kind
+    if all(issubclass(kind, _SCALARS) for kind in kinds):
+        return True
+    return all(_is_plain_data(item, depth + 1) for item in items
+               if not isinstance(item, _SCALARS))
 
 
 def _outermost(paths: list[Path]) -> list[Path]:
