@@ -53,17 +53,24 @@ def _instrument_loop(loop: ast.For | ast.While | ast.AsyncFor) -> None:
 
 def instrument_outermost_loops(statements: list[ast.stmt]) -> int:
     """Rewrite the outermost loops among ``statements`` (looking inside if/with/try); count them."""
-    found = 0
+    loops = outermost_loops(statements)
+    for loop in loops:
+        _instrument_loop(loop)
+    return len(loops)
+
+
+def outermost_loops(statements: list[ast.stmt]) -> list[ast.For | ast.While | ast.AsyncFor]:
+    """The loops that are steps: not nested in another loop or a function/class body."""
+    found: list[ast.For | ast.While | ast.AsyncFor] = []
     for stmt in statements:
         if isinstance(stmt, _LOOPS):
-            _instrument_loop(stmt)
-            found += 1
+            found.append(stmt)
         elif not isinstance(stmt, _SCOPES):
             for name in ("body", "orelse", "finalbody", "handlers", "cases"):
                 for child in getattr(stmt, name, []):
                     inner = child.body if isinstance(child, (ast.excepthandler, ast.match_case)) \
                         else [child]
-                    found += instrument_outermost_loops(inner)
+                    found += outermost_loops(inner)
     return found
 
 
@@ -120,26 +127,12 @@ class PreparedCell:
     iterates: list[str] = field(default_factory=list)
 
 
-def _outermost_loops(statements: list[ast.stmt]) -> list[ast.For | ast.While | ast.AsyncFor]:
-    found: list[ast.For | ast.While | ast.AsyncFor] = []
-    for stmt in statements:
-        if isinstance(stmt, _LOOPS):
-            found.append(stmt)
-        elif not isinstance(stmt, _SCOPES):
-            for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-                for child in getattr(stmt, name, []):
-                    inner = child.body if isinstance(child, (ast.excepthandler, ast.match_case)) \
-                        else [child]
-                    found += _outermost_loops(inner)
-    return found
-
-
 def prepare_source(source: str, filename: str) -> PreparedCell:
     """Parse and instrument a cell's source; ``SyntaxError`` propagates (it is the user's)."""
     tree = ast.parse(source, filename=filename)
     reads = list(dict.fromkeys(n.id for n in ast.walk(tree)
                                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)))
-    iterates = [loop.iter.id for loop in _outermost_loops(tree.body)
+    iterates = [loop.iter.id for loop in outermost_loops(tree.body)
                 if isinstance(loop, (ast.For, ast.AsyncFor)) and isinstance(loop.iter, ast.Name)]
     loops = instrument_outermost_loops(tree.body)
     code = compile(ast.fix_missing_locations(tree), filename, "exec")
