@@ -471,3 +471,18 @@ def test_large_dicts_are_digested_once_per_change_and_exactly():
     with_array = value_digest(vocab, cache=cache)
     vocab["new"] = np.ones(2)
     assert value_digest(vocab, cache=cache) == value_digest(dict(vocab)) != with_array
+
+
+@pytest.mark.parametrize("cell", [
+    "acc = np.empty(3)\nfor i in range(3):\n    acc += 1.0\n",
+    "acc = np.empty(3)\nfor i in range(3):\n    acc += 1.0\nprint(acc)\n",
+])
+def test_accumulating_into_np_empty_is_caught_even_when_nan_poison_hides_the_read(cell):
+    """NaN + x is the same NaN: the read looked "never written" against run 0."""
+    ns = cell_namespace("import numpy as np\n", "user-acc")
+    report = check_determinism(cell, ns)
+    divergence = report.first_divergence
+    assert divergence["cause"] == "uninitialized_memory" and divergence["variable"] == "acc"
+    assert divergence["step"] == 0 and report.to_dict()["per_step"][0]["diverged"] == ["acc"]
+    assert any(e["name"] == "never-written elements" and e["outcome"] == "differ"
+               for e in report.to_dict()["experiments"])

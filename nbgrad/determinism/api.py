@@ -28,7 +28,9 @@ import nbgrad
 from nbgrad.backend import is_cupy_array
 from nbgrad.determinism.causes import (
     UNINITIALIZED,
+    Experiment,
     Verdict,
+    confirm_unwritten,
     diagnose,
     name_generators,
     refine_with_line,
@@ -180,11 +182,15 @@ class _Check:
             self.progress(k + 1, runs)
         diverging = [(r.first_difference(run0), k) for k, r in enumerate(reruns, 1)]
         diverging = [(step, k) for step, k in diverging if step is not None]
+        confirmed = _confirm_forgiven(runner, reruns, diverging, poison)
+        if confirmed is not None and confirmed.first_step is not None:
+            diverging.append((confirmed.first_step, 1))
         worst = reruns[min(diverging)[1] - 1] if diverging else reruns[0]
         report: dict[str, Any] = {
             "runs": runs, "steps": len(run0.steps), "backend": backend,
             "tracked": _tracked_names(run0, runner.tracked),
-            "per_step": _per_step(run0, worst), "comparison": None,
+            "per_step": _per_step(run0, worst, _read_poison(worst, confirmed)),
+            "comparison": None,
             "error": _error_dict(worst, under_poison=poison) if worst.error else None,
         }
         if diverging:
@@ -210,6 +216,8 @@ class _Check:
                 "rng": "as run 0 vs " + ", ".join(r.config.describe_rng() for r in reruns),
                 "outcome": "identical", "first_step": None,
                 "detail": f"bit-identical at all {len(run0.steps)} step(s)"}]
+        if confirmed is not None:
+            report["experiments"].insert(1, confirmed.to_dict())
         if compare_numpy:
             report["comparison"], _ = compare_with_numpy(runner, run0)
         return self._finish(report)
@@ -241,6 +249,20 @@ class _Check:
         }
         data["headline"] = _headline(data)
         return DeterminismReport(data)
+
+
+def _confirm_forgiven(runner: CellRunner, reruns: list[RunRecord],
+                      diverging: list[tuple[int, int]], poison: bool) -> Experiment | None:
+    """Check, between two poisoned runs, the states that agreed only after masking.
+
+    Returns the experiment when there was something to confirm; its
+    ``first_step`` is where a read of never-written memory really happened.
+    """
+    up_to = min(diverging)[0] if diverging else None
+    forgiven = {i for r in reruns for i in r.forgiven if up_to is None or i < up_to}
+    if not forgiven or not poison:
+        return None
+    return confirm_unwritten(runner, None if up_to is None else up_to - 1)
 
 
 def _default_candidates(cell: PreparedCell, snapshot: Snapshot,
@@ -338,12 +360,22 @@ def _tracked_names(record: RunRecord, tracked: list[Path]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _per_step(run0: RunRecord, rerun: RunRecord) -> list[dict[str, Any]]:
+def _read_poison(rerun: RunRecord, confirmed: Experiment | None) -> dict[int, list[str]]:
+    """Forgiven states from the one where reading never-written memory was confirmed on."""
+    if confirmed is None or confirmed.first_step is None:
+        return {}
+    return {i: names for i, names in rerun.forgiven.items() if i >= confirmed.first_step}
+
+
+def _per_step(run0: RunRecord, rerun: RunRecord,
+              read_poison: dict[int, list[str]]) -> list[dict[str, Any]]:
     rows = []
     for step in range(len(run0.steps)):
         diffs = rerun.diffs[step] if step < len(rerun.diffs) else {}
-        diverged = sorted(run0.diverged_names(rerun, step))
-        by_variable = {n: (d.max_abs if d is not None else None) for n, d in sorted(diffs.items())}
+        suspect = read_poison.get(step, [])
+        diverged = sorted({*run0.diverged_names(rerun, step), *suspect})
+        by_variable = {n: (None if n in suspect else d.max_abs if d is not None else None)
+                       for n, d in sorted(diffs.items())}
         sizes = [by_variable.get(n) for n in diverged if by_variable.get(n) is not None]
         rows.append({"step": step, "diverged": diverged,
                      "max_abs_diff": max(sizes) if sizes else None, "by_variable": by_variable})

@@ -78,6 +78,23 @@ class Verdict:
     experiments: list[Experiment]
 
 
+def confirm_unwritten(runner: CellRunner, up_to: int | None) -> Experiment:
+    """Were the elements set aside as never written really never read?
+
+    Run 0 is not poisoned, so against it a poisoned rerun can only skip the
+    elements that still hold its poison, and a read that leaves the poison
+    intact (NaN + x) hides among them.  Two runs with different poison, both
+    masked, tell them apart: 0x00 + x is x, no longer the poison.
+    """
+    first = runner.run(RunConfig("unwritten check", POISON_BASE, SEED_BASE, up_to))
+    second = runner.run(RunConfig("unwritten check", POISON_OTHER, SEED_BASE, up_to))
+    experiment = compare_runs("never-written elements", first, second, up_to)
+    detail = ("elements run 0 and the rerun disagreed on were never written"
+              if experiment.outcome == "identical" else experiment.detail)
+    return Experiment(experiment.name, experiment.poison, experiment.rng, experiment.outcome,
+                      experiment.first_step, detail)
+
+
 def _config(label: str, poison: int | None, seed: int, step: int) -> RunConfig:
     return RunConfig(label, poison=poison, rng_seed=seed, stop_after_step=step)
 

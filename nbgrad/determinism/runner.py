@@ -84,6 +84,9 @@ class RunRecord:
     exception: BaseException | None = None
     registry: AllocationRegistry = field(default_factory=AllocationRegistry)
     tracer: StepTracer | None = None
+    #: States that agreed with the reference only once never-written poison was set
+    #: aside, with the names concerned.
+    forgiven: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def states(self) -> list[dict[str, Digest]]:
@@ -280,7 +283,7 @@ class _StepHook:
         reference = self.reference
         theirs = reference.end if reference is not None and reference.end is not None and \
             index == len(reference.steps) else {}
-        self.record.end = self._state_digests(values, theirs, self._reference_kept(index))
+        self.record.end = self._state_digests(values, theirs, index)
         if self.keep:
             self.record.kept.append(self._keep(values))
 
@@ -303,7 +306,7 @@ class _StepHook:
         reference = self.reference
         theirs = reference.steps[step] if reference is not None and \
             step < len(reference.steps) else {}
-        digests = self._state_digests(values, theirs, self._reference_kept(step))
+        digests = self._state_digests(values, theirs, step)
         self.record.steps.append(digests)
         if self.keep:
             self.record.kept.append(self._keep(values))
@@ -321,22 +324,28 @@ class _StepHook:
         return value if allocation is None else masked_unwritten(value, allocation.pattern)
 
     def _state_digests(self, values: dict[str, Any], theirs: dict[str, Digest],
-                       kept: dict[str, Any]) -> dict[str, Digest]:
+                       index: int) -> dict[str, Digest]:
         """Digests of one state, unwritten poison masked, forgiven against run 0's copy."""
         digests = self.digests_of({n: self._unwritten_masked(v) for n, v in values.items()},
                                   self.sequences)
         if self.reference is not None:
-            self._forgive_unwritten(theirs, kept, values, digests)
+            names = self._forgive_unwritten(theirs, self._reference_kept(index), values, digests)
+            if names:
+                self.record.forgiven[index] = names
         return digests
 
     def _forgive_unwritten(self, theirs: dict[str, Digest], kept: dict[str, Any],
-                           values: dict[str, Any], digests: dict[str, Digest]) -> None:
+                           values: dict[str, Any], digests: dict[str, Digest]) -> list[str]:
         """Against run 0 (unpoisoned, so unmaskable): compare the written elements only.
 
         Run 0's kept copy is compared element by element with this run's
         value, skipping elements that still hold this run's poison; when all
         written elements agree, the state counts as identical for that name.
+        An element that *read* the poison can hold it still (NaN + x is the
+        same NaN), so a forgiven state must be confirmed between two poisoned
+        runs (:func:`~nbgrad.determinism.causes.confirm_unwritten`).
         """
+        forgiven = []
         for name, digest in digests.items():
             value = values[name]
             if theirs.get(name, digest) == digest or name not in kept or not is_array(value):
@@ -344,6 +353,8 @@ class _StepHook:
             allocation = self.record.registry.find(value)
             if allocation is not None and written_agree(kept[name], value, allocation.pattern):
                 digests[name] = theirs[name]
+                forgiven.append(name)
+        return forgiven
 
     def _keep(self, values: dict[str, Any]) -> dict[str, Any]:
         kept = {}
