@@ -27,7 +27,6 @@ import numpy as np
 
 from nbgrad import check_determinism
 from nbgrad.backend import cupy_module
-from nbgrad.determinism import api as api_module
 from nbgrad.determinism import runner as runner_module
 from nbgrad.determinism.digest import DeviceDigests, host_digest
 from nbgrad.determinism.snapshot import Snapshot
@@ -113,8 +112,7 @@ def time_plain_runs(xp: Any, sizes: dict[str, int], runs: int) -> tuple[float, f
 
 
 #: nbgrad's own work during a check: snapshots, restores, digests (what is not the cell).
-_OWN_WORK = [(Snapshot, "take"), (Snapshot, "restore"), (runner_module, "digest_all"),
-             (api_module, "digest_all")]
+_OWN_WORK = [(Snapshot, "take"), (Snapshot, "restore"), (runner_module, "digest_all")]
 
 
 @contextmanager
