@@ -173,6 +173,7 @@ def test_compare_numpy_reports_a_per_step_gap():
     assert comparison["reference"] == "numpy"
     assert [row["step"] for row in comparison["per_step"]] == [0, 1, 2]
     assert all(row["by_variable"]["W"] == 0.0 for row in comparison["per_step"])
+    assert "zero by construction" in comparison["note"]  # numpy posing as cp: said so
     assert ns["W"].tobytes() == np.sqrt(np.sqrt(np.sqrt(np.ones(3)) + 1) + 2).tobytes()
 
 

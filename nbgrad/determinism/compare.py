@@ -36,8 +36,22 @@ def _swap_to_numpy(runner: CellRunner) -> None:
                 scope[name] = np
 
 
+def _uses_cupy(runner: CellRunner) -> bool:
+    """True when the state holds CuPy arrays or a name is bound to the ``cupy`` module."""
+    cupy = sys.modules.get("cupy")
+    if cupy is None:
+        return False
+    return any(is_cupy_array(entry.array) for entry in runner.snapshot.arrays) or any(
+        value is cupy for value in runner.namespace.values())
+
+
 def compare_with_numpy(runner: CellRunner, run0: RunRecord) -> tuple[dict[str, Any], RunRecord]:
-    """Run the numpy reference and return the report's ``comparison`` and the run record."""
+    """Run the numpy reference and return the report's ``comparison`` and the run record.
+
+    A cell that already runs on numpy gets a ``note`` saying so: its column of
+    zeros would otherwise read like "the GPU agrees with numpy".
+    """
+    on_gpu = _uses_cupy(runner)
     runner.snapshot.restore(runner.namespace)
     _swap_to_numpy(runner)
     record = runner.run(RunConfig("numpy reference"), reset=False, reference=run0)
@@ -50,4 +64,7 @@ def compare_with_numpy(runner: CellRunner, run0: RunRecord) -> tuple[dict[str, A
     comparison: dict[str, Any] = {"reference": "numpy", "per_step": per_step}
     if record.error is not None:
         comparison["error"] = f"{record.error.type}: {record.error.message}"
+    if not on_gpu:
+        comparison["note"] = ("the cell holds no CuPy arrays and no name bound to cupy: it "
+                              "already ran on numpy, so the gap is zero by construction")
     return comparison, record

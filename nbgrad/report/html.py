@@ -353,7 +353,9 @@ def comparison(comp: dict[str, Any] | None) -> str:
         return ""
     rows = [[html.escape(str(s["step"])), html.escape(fmt.num(s["max_abs_diff"]))]
             for s in comp["per_step"]]
-    return (heading(f"Gap to the {comp['reference']} run, per step")
+    notes = "".join(f'<p style="margin: 2px 0">{html.escape(comp[key])}</p>'
+                    for key in ("note", "error") if comp.get(key))
+    return (heading(f"Gap to the {comp['reference']} run, per step") + notes
             + table(["step", "max abs diff"], rows, "nbgrad-comparison"))
 
 

@@ -208,4 +208,6 @@ def _comparison(comparison: dict[str, Any] | None) -> list[str]:
     if comparison is None:
         return []
     rows = [[str(s["step"]), fmt.num(s["max_abs_diff"])] for s in comparison["per_step"]]
-    return [f"versus {comparison['reference']}:", *table(["step", "max abs diff"], rows)]
+    lines = [f"versus {comparison['reference']}:"]
+    lines += [f"  {comparison[key]}" for key in ("note", "error") if comparison.get(key)]
+    return lines + table(["step", "max abs diff"], rows)
