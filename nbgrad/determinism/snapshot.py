@@ -402,9 +402,12 @@ class Snapshot:
         """Put back bindings, container contents, array bytes and RNG states."""
         for container, saved in self._containers:
             _put_back_contents(container, saved)
-        for name in [n for n in namespace if n not in self.bindings and is_user_name(n)]:
-            if self.roots is None or name in self.roots:
-                del namespace[name]
+        # Names created since the snapshot go; with ``roots`` only those are candidates,
+        # so a restricted snapshot never scans IPython's hundreds of In/Out/_iN names.
+        candidates = namespace if self.roots is None else self.roots
+        for name in [n for n in candidates
+                     if n in namespace and n not in self.bindings and is_user_name(n)]:
+            del namespace[name]
         for name, value in self.bindings.items():
             if namespace.get(name, _MISSING) is not value:
                 namespace[name] = value
