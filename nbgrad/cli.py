@@ -180,6 +180,8 @@ def _row(name: str, cell: int, count: int | None, report: dict[str, Any],
 def _figure(report: dict[str, Any]) -> str:
     """The one number a CI log needs: worst relative error, or where the runs diverged."""
     if report.get("kind") == "gradcheck":
+        if report.get("diagnoses") == ["flat"]:
+            return "flat cost: nothing to train"  # a tiny error here would read as a pass
         return f"max rel err {fmt.num(report.get('max_rel_error'))}"
     if report.get("error"):
         return f"raised {report['error']['type']}"

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from nbgrad.cli import EXPECT_FAIL_TAG, main
+from nbgrad import gradcheck
+from nbgrad.cli import EXPECT_FAIL_TAG, _figure, main
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "reports"
 
@@ -125,3 +127,13 @@ def test_usage_errors_exit_with_status_2(capsys) -> None:
         main(["run"])
     assert exit_info.value.code == 2
     assert "NOTEBOOK" in capsys.readouterr().err
+
+
+def test_a_flat_cost_is_summarised_as_flat_not_by_its_tiny_error() -> None:
+    def cosine_of_scalars(p):  # seed 002: the sign of a product never changes locally
+        u, v = np.tanh(p[0]), np.tanh(p[1])
+        return float(u * v / abs(u * v)), 0 * p
+
+    report = gradcheck(cosine_of_scalars, np.array([0.3, -0.7])).to_dict()
+    assert report["diagnoses"] == ["flat"]
+    assert _figure(report) == "flat cost: nothing to train"
