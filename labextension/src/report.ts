@@ -40,6 +40,8 @@ export interface ReportSummary {
   status: ReportStatus;
   headline: string;
   maxRelError: number | null;
+  /** Every failing block is `flat`: the cost cannot train, whatever the gradient. */
+  flat: boolean;
   firstDivergence: Divergence | null;
 }
 
@@ -106,9 +108,14 @@ export function parseReport(value: unknown): ParseResult {
       status: value.status as ReportStatus,
       headline: stringOrNull(value.headline) ?? '',
       maxRelError: finiteOrNull(value.max_rel_error),
+      flat: isOnlyFlat(value.diagnoses),
       firstDivergence: parseDivergence(value.first_divergence)
     }
   };
+}
+
+function isOnlyFlat(diagnoses: unknown): boolean {
+  return Array.isArray(diagnoses) && diagnoses.length === 1 && diagnoses[0] === 'flat';
 }
 
 /** Badge colour of a status. */
@@ -138,7 +145,9 @@ export function formatRelError(value: number | null): string {
  */
 export function headlineFigure(report: ReportSummary): string {
   if (report.kind === 'gradcheck') {
-    return formatRelError(report.maxRelError);
+    // A flat cost's relative error is tiny (both gradients are ~0): quoting it
+    // beside a "fail" badge would read like a pass.
+    return report.flat ? 'flat cost' : formatRelError(report.maxRelError);
   }
   const divergence = report.firstDivergence;
   if (divergence === null) {

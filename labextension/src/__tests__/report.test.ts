@@ -64,6 +64,7 @@ describe('parseReport', () => {
       status: 'fail',
       headline: 'Theta2[:, 0] — 3 of 18 elements wrong',
       maxRelError: 0.0131,
+      flat: false,
       firstDivergence: null
     });
   });
@@ -119,6 +120,10 @@ describe('formatting', () => {
 
   it('sums a gradient check up by its worst relative error', () => {
     expect(headlineFigure(parsed(gradcheck({ max_rel_error: 4.1e-11 })))).toBe('4.1e-11');
+    const flat = gradcheck({ status: 'fail', max_rel_error: 4.4e-12, diagnoses: ['flat'] });
+    expect(headlineFigure(parsed(flat))).toBe('flat cost');
+    const mixed = gradcheck({ status: 'fail', max_rel_error: 0.5, diagnoses: ['flat', 'sign_flip'] });
+    expect(headlineFigure(parsed(mixed))).toBe('5.0e-1');
   });
 
   it('sums a determinism check up by where and why it diverged', () => {
