@@ -126,22 +126,33 @@ def test_fun_raising_at_a_perturbed_point_is_chained_and_named():
 def test_keyboard_interrupt_on_kth_call_reraises_and_restores(mode, k):
     rng = np.random.default_rng(k)
     params = {"W": rng.normal(size=(5, 4)), "z": rng.normal(size=3) + 1j * rng.normal(size=3)}
-    before = {name: value.tobytes() for name, value in params.items()}
-    calls = 0
-
-    def cost(p):
-        nonlocal calls
-        calls += 1
-        if calls == k:
-            raise KeyboardInterrupt
-        return float(np.sum(p["W"] ** 2) + np.sum(np.abs(p["z"]) ** 2))
+    before = _bytes(params)
+    cost = _interrupted_on_call(k, lambda p: np.sum(p["W"] ** 2) + np.sum(np.abs(p["z"]) ** 2))
 
     def grad(p):
         return {"W": 3 * p["W"], "z": 2 * p["z"]}  # wrong on purpose: the check runs long
 
     with pytest.raises(KeyboardInterrupt):
         gradcheck(cost, params, grad=grad, mode=mode)
-    assert {name: value.tobytes() for name, value in params.items()} == before
+    assert _bytes(params) == before
+
+
+def _bytes(params: dict) -> dict:
+    return {name: value.tobytes() for name, value in params.items()}
+
+
+def _interrupted_on_call(k: int, cost):
+    """``cost`` as a float, except that its k-th call raises KeyboardInterrupt (Stop pressed)."""
+    calls = 0
+
+    def interrupted(p):
+        nonlocal calls
+        calls += 1
+        if calls == k:
+            raise KeyboardInterrupt
+        return float(cost(p))
+
+    return interrupted
 
 
 def test_blocks_sizes_must_add_up():
@@ -229,19 +240,12 @@ def test_interrupt_at_any_call_restores_every_byte(k, mode, dtype, seed):
     params = {"W": values.astype(dtype), "b": np.array([-0.0, 0.5])}
     buffer = values.astype(dtype) * 2  # a strided view of another buffer is a block of its own
     params["W_even_columns"] = buffer[:, ::2]
-    before = {name: value.tobytes() for name, value in params.items()}
-    calls = 0
-
-    def cost(p):
-        nonlocal calls
-        calls += 1
-        if calls == k:
-            raise KeyboardInterrupt
-        return float(np.sum(np.abs(p["W"]) ** 2) + np.sum(p["b"] ** 3))
+    before = _bytes(params)
+    cost = _interrupted_on_call(k, lambda p: np.sum(np.abs(p["W"]) ** 2) + np.sum(p["b"] ** 3))
 
     def grad(p):  # wrong on purpose, so that the check runs long
         return {"W": p["W"], "b": p["b"], "W_even_columns": np.zeros_like(p["W_even_columns"])}
 
     with contextlib.suppress(KeyboardInterrupt):  # k may exceed the calls the check makes
         gradcheck(cost, params, grad=grad, mode=mode)
-    assert {name: value.tobytes() for name, value in params.items()} == before
+    assert _bytes(params) == before
