@@ -10,7 +10,7 @@ import pytest
 
 import nbgrad
 from nbgrad.report.bundle import mimebundle
-from nbgrad.report.schema import validate_report
+from nbgrad.report.schema import report_problems
 from nbgrad.report.widget import report_widget
 
 LAMBDA, M = 3.0, 5
@@ -49,8 +49,8 @@ def determinism_report() -> dict:
 
 
 def test_real_reports_follow_the_schema(gradient_report: dict, determinism_report: dict) -> None:
-    validate_report(gradient_report)
-    validate_report(determinism_report)
+    assert report_problems(gradient_report) == []
+    assert report_problems(determinism_report) == []
 
 
 def test_real_gradient_report_marks_theta2_bias_column(gradient_report: dict) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nbgrad.errors import ReportFormatError
-from nbgrad.report.schema import report_schema, validate_report
+from nbgrad.report.schema import report_problems, report_schema, validate_report
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "reports").glob("*.json"))
 
@@ -30,7 +30,7 @@ def test_fixtures_cover_every_diagnosis_and_cause() -> None:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_every_fixture_follows_the_contract(path: Path) -> None:
-    validate_report(json.loads(path.read_text()))
+    assert report_problems(json.loads(path.read_text())) == []
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,12 @@ def test_non_finite_numbers_are_rejected_with_their_place() -> None:
     report["blocks"][0]["heatmap"]["values"][1][2] = float("nan")
     with pytest.raises(ReportFormatError, match=r"\['heatmap'\]\['values'\]\[1\]\[2\]"):
         validate_report(report)
+
+
+def test_every_problem_is_listed_not_only_the_first() -> None:
+    report = load("gradcheck_mismatch")
+    report["version"] = 2
+    report["blocks"][0]["heatmap"]["values"][0][0] = float("inf")
+    problems = report_problems(report)
+    assert any("['version']" in p for p in problems)
+    assert any("['heatmap']['values'][0][0]" in p for p in problems)

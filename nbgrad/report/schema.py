@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -24,28 +25,39 @@ def report_schema() -> dict[str, Any]:
     return json.loads(resources.files("nbgrad.report").joinpath("schema.json").read_text())
 
 
-def validate_report(report: dict[str, Any]) -> None:
-    """Raise :class:`ReportFormatError` naming the first field that breaks the contract.
+def report_problems(report: dict[str, Any]) -> list[str]:
+    """Every way ``report`` breaks the contract, one message per field (empty when valid).
 
     Besides the schema, JSON itself is checked: a NaN or infinity would not
     survive ``JSON.parse`` in the browser, so the contract writes them as null.
     """
     import jsonschema
 
-    _reject_non_finite(report, "report")
     validator = jsonschema.Draft202012Validator(report_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(report))
-    if error is not None:
-        where = "report" + "".join(f"[{part!r}]" for part in error.absolute_path)
-        raise ReportFormatError(f"{where}: {error.message} (see docs/report-schema.md)")
+    errors = list(validator.iter_errors(report))
+    best = jsonschema.exceptions.best_match(errors)  # the most telling one first
+    ordered = [best, *(e for e in errors if e is not best)] if best is not None else []
+    return [*_non_finite(report, "report"), *map(_describe, ordered)]
 
 
-def _reject_non_finite(value: Any, where: str) -> None:
+def _describe(error: Any) -> str:
+    where = "report" + "".join(f"[{part!r}]" for part in error.absolute_path)
+    return f"{where}: {error.message} (see docs/report-schema.md)"
+
+
+def validate_report(report: dict[str, Any]) -> None:
+    """Raise :class:`ReportFormatError` naming the first field that breaks the contract."""
+    problems = report_problems(report)
+    if problems:
+        raise ReportFormatError(problems[0])
+
+
+def _non_finite(value: Any, where: str) -> Iterator[str]:
     if isinstance(value, float) and not math.isfinite(value):
-        raise ReportFormatError(f"{where} is {value!r}; the contract writes non-finite as null")
-    if isinstance(value, dict):
+        yield f"{where} is {value!r}; the contract writes non-finite as null"
+    elif isinstance(value, dict):
         for key, item in value.items():
-            _reject_non_finite(item, f"{where}[{key!r}]")
+            yield from _non_finite(item, f"{where}[{key!r}]")
     elif isinstance(value, list | tuple):
         for position, item in enumerate(value):
-            _reject_non_finite(item, f"{where}[{position}]")
+            yield from _non_finite(item, f"{where}[{position}]")
