@@ -7,7 +7,6 @@ different from garbage read out of uninitialised memory.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nbgrad.backend import is_array, to_numpy
+from nbgrad.report.base import json_float
 
 _SIGNED = {2: np.int16, 4: np.int32, 8: np.int64}
 
@@ -24,10 +24,6 @@ class Difference:
     max_abs: float | None
     max_rel: float | None
     max_ulps: int | None
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def _ordered_ints(values: np.ndarray) -> np.ndarray:
@@ -73,8 +69,8 @@ def difference(a: Any, b: Any) -> Difference | None:
     ulps = None
     if left.dtype == right.dtype and left.dtype.kind == "f" and left.dtype.itemsize in _SIGNED:
         ulps = _max_ulps(_ordered_ints(left), _ordered_ints(right))
-    return Difference(_finite_or_none(float(np.max(delta))),
-                      _finite_or_none(float(np.max(rel))), ulps)
+    return Difference(json_float(float(np.max(delta))),
+                      json_float(float(np.max(rel))), ulps)
 
 
 def _max_ulps(left: np.ndarray, right: np.ndarray) -> int:

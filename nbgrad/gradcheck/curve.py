@@ -20,7 +20,7 @@ from nbgrad.gradcheck.compare import relative_error
 from nbgrad.gradcheck.evaluate import CostCalls
 from nbgrad.gradcheck.numeric import step_curve
 from nbgrad.gradcheck.steps import TYPICAL_SCALE
-from nbgrad.gradcheck.summary import json_float
+from nbgrad.report.base import json_float
 
 #: Number of step sizes scanned.
 POINTS = 12

@@ -9,7 +9,6 @@ infinity become ``null`` and the document survives ``JSON.parse``.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,20 +20,12 @@ from nbgrad.gradcheck.checks import BlockCheck
 from nbgrad.gradcheck.diagnose import Diagnosis
 from nbgrad.gradcheck.heatmap import heatmap
 from nbgrad.gradcheck.noise import Noise
-from nbgrad.report.base import SCHEMA_VERSION
+from nbgrad.report.base import SCHEMA_VERSION, json_float
 
 #: Longest ``flagged`` list in a block (``n_flagged`` keeps the true count).
 MAX_FLAGGED = 1000
 #: Elements listed in a block's ``worst``.
 MAX_WORST = 10
-
-
-def json_float(value: Any) -> float | None:
-    """A finite float, or None for NaN/infinity/None."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def element(check: BlockCheck, i: int) -> dict[str, Any]:

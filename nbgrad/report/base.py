@@ -20,6 +20,14 @@ SCHEMA_VERSION = 1
 MIME_TYPE = "application/vnd.nbgrad.report+json"
 
 
+def json_float(value: Any) -> float | None:
+    """A finite float, or ``None`` for NaN, infinity and ``None`` (numpy scalars welcome)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def json_safe(value: Any) -> Any:
     """Replace non-finite floats by ``None`` and tuples by lists, recursively.
 
@@ -27,7 +35,7 @@ def json_safe(value: Any) -> Any:
     the whole document, so the panel would lose every report of the notebook.
     """
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return json_float(value)
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
