@@ -29,7 +29,7 @@ from nbgrad import check_determinism
 from nbgrad.backend import cupy_module
 from nbgrad.determinism import runner as runner_module
 from nbgrad.determinism.digest import DeviceDigests, host_digest
-from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.namespace.snapshot import Snapshot
 
 SETUP = """\
 T, C, H, M, N, K = {T}, 8, {H}, {M}, {M}, 3

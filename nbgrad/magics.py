@@ -27,10 +27,8 @@ fresh interrupt that says so, without nbgrad's frames.
 from __future__ import annotations
 
 import re
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError as IPythonUsageError
@@ -39,10 +37,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from nbgrad.determinism import check_determinism
 from nbgrad.errors import NbgradError, UsageError
-from nbgrad.gradcheck.cell import gradcheck_cell, register_source, split_names
+from nbgrad.gradcheck.cell import gradcheck_cell, split_names
+from nbgrad.namespace.usercode import register_source, user_traceback
 from nbgrad.report.progress import progress_reporter
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 _BLOCK = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*")
 
@@ -114,16 +111,6 @@ def _label(code: str) -> str:
     return next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
 
 
-def _user_traceback(error: BaseException) -> str:
-    """The traceback of the user's exception, without the frames inside nbgrad."""
-    frames = [
-        frame for frame in traceback.extract_tb(error.__traceback__)
-        if not frame.filename.startswith(_PACKAGE_DIR)
-    ]
-    lines = traceback.format_list(frames) + traceback.format_exception_only(error)
-    return "".join(lines).rstrip()
-
-
 @contextmanager
 def _shown_as_usage_errors() -> Iterator[None]:
     """Turn nbgrad's own errors into IPython usage errors (message only, no nbgrad frames)."""
@@ -142,7 +129,8 @@ def _shown_as_usage_errors() -> Iterator[None]:
         message = str(error)
         cause = error.__cause__
         if cause is not None and not isinstance(cause, SyntaxError):
-            message += "\n\nTraceback of your code:\n" + _user_traceback(cause)
+            message += "\n\nTraceback of your code:\n" + user_traceback(cause, header=False)
+            message = message.rstrip()
         raise IPythonUsageError(message) from None
 
 

@@ -9,7 +9,7 @@ from nbgrad import check_determinism
 from nbgrad.backend import cupy_module
 from nbgrad.determinism.digest import DeviceDigests, digest_all
 from nbgrad.determinism.poison import AllocationRegistry, poisoned
-from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.namespace.snapshot import Snapshot
 
 pytestmark = pytest.mark.gpu
 cp = pytest.importorskip("cupy")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nbgrad.determinism.snapshot import Snapshot
 from nbgrad.errors import SnapshotError
+from nbgrad.namespace.snapshot import Snapshot
 
 SETUP = """
 import numpy as np

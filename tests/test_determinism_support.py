@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nbgrad.determinism.usercode import context_lines, is_notebook_file, register_source
+from nbgrad.namespace.usercode import context_lines, is_notebook_file, register_source
 
 #: A small RNN with hand-written BPTT in the style of seed 000: the bias
 #: gradient starts from ``xp.empty`` and is accumulated with ``+=``.
@@ -57,7 +57,7 @@ for i in range(len(data)):
 def cell_namespace(source: str, name: str = "setup", namespace: dict | None = None) -> dict:
     """Run ``source`` as a notebook cell would (its own file name, source in linecache)."""
     filename = f"<nbgrad-cell-{name}>"
-    register_source(filename, source)
+    register_source(source, filename=filename)
     namespace = {} if namespace is None else namespace
     exec(compile(source, filename, "exec"), namespace)
     return namespace

@@ -254,7 +254,7 @@ def test_model_class_from_the_users_own_module_is_snapshotted(tmp_path, monkeypa
 
 
 def test_library_objects_are_still_left_alone():
-    from nbgrad.determinism.snapshot import is_plain_object
+    from nbgrad.namespace.snapshot import is_plain_object
 
     assert not is_plain_object(np.lib.NumpyVersion("2.0.0"), None)  # site-packages
     assert not is_plain_object(argparse.Namespace(a=1), None)  # standard library

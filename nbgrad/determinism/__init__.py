@@ -7,6 +7,5 @@ The core imports neither IPython nor widgets; the ``%%determinism`` magic in
 from __future__ import annotations
 
 from nbgrad.determinism.api import check_determinism
-from nbgrad.determinism.snapshot import Snapshot
 
-__all__ = ["Snapshot", "check_determinism"]
+__all__ = ["check_determinism"]

@@ -37,14 +37,14 @@ from nbgrad.determinism.causes import (
 )
 from nbgrad.determinism.compare import compare_with_numpy
 from nbgrad.determinism.localise import Location, allocation_call, localise
-from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
 from nbgrad.determinism.poison import OBSERVED_POISONS
-from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord, format_user_traceback
-from nbgrad.determinism.snapshot import Snapshot
+from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
 from nbgrad.determinism.steps import PreparedCell, prepare_callable, prepare_source
 from nbgrad.determinism.trace import stored_globals
-from nbgrad.determinism.usercode import context_lines, register_source
 from nbgrad.errors import SnapshotError, UsageError
+from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
+from nbgrad.namespace.snapshot import Snapshot
+from nbgrad.namespace.usercode import context_lines, register_source, user_traceback
 from nbgrad.report.base import SCHEMA_VERSION
 from nbgrad.report.determinism import DeterminismReport
 
@@ -97,7 +97,7 @@ def _prepare(code: Any, filename: str | None) -> PreparedCell:
     if isinstance(code, str):
         name = filename or f"<nbgrad-cell-{uuid.uuid4().hex[:8]}>"
         if name not in linecache.cache:
-            register_source(name, code)
+            register_source(code, filename=name)
         return prepare_source(code, name)
     if callable(code):
         return prepare_callable(code)
@@ -229,7 +229,7 @@ class _Check:
             error = _error_dict(record, under_poison=False)
         else:
             error = {"run": 0, "type": type(exc).__name__, "message": str(exc),
-                     "traceback": format_user_traceback(exc), "under_poison": False}
+                     "traceback": user_traceback(exc), "under_poison": False}
         return self._finish({
             "runs": runs, "steps": len(record.steps) if record else 0, "backend": backend,
             "tracked": tracked, "first_divergence": None,

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from nbgrad.backend import is_cupy_array, to_numpy
-from nbgrad.determinism.paths import assign
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
+from nbgrad.namespace.paths import assign
 
 
 def _swap_to_numpy(runner: CellRunner) -> None:

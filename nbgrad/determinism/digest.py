@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nbgrad.backend import array_module, is_array, is_cupy_array, to_numpy
+from nbgrad.backend import array_module, is_cupy_array, to_numpy
 
 Digest = bytes
 
@@ -285,11 +285,3 @@ def digest_all(values: dict[str, Any], cache: SequenceCache | None = None) -> di
             digests[name] = joined if len(leaf_slots) == 1 else hashlib.sha1(joined).digest()
     return digests
 
-
-def is_trackable(value: Any) -> bool:
-    """Values worth digesting: arrays, numbers and containers of them (not modules, objects).
-
-    Dicts count: a ``history = {}`` filled by the loop is training state too.
-    """
-    return is_array(value) or isinstance(value, (float, int, complex, np.generic, list, tuple,
-                                                 dict, deque, array.array))

@@ -14,11 +14,11 @@ import traceback
 from dataclasses import dataclass
 
 from nbgrad.determinism.difference import Difference, difference
-from nbgrad.determinism.paths import format_path
 from nbgrad.determinism.poison import Allocation
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
 from nbgrad.determinism.trace import StepTracer
-from nbgrad.determinism.usercode import Site, is_notebook_file
+from nbgrad.namespace.paths import format_path
+from nbgrad.namespace.usercode import Site, is_notebook_file
 
 _ALLOCATION_CALL = re.compile(r"([A-Za-z_][\w.]*\.)?(empty_like|empty)\s*\(")
 

@@ -22,7 +22,7 @@ import functools
 import sys
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from nbgrad.backend import is_cupy_array
-from nbgrad.determinism.usercode import Site, user_site
+from nbgrad.namespace.patch import patched
+from nbgrad.namespace.usercode import Site, user_site
 
 #: Functions that return memory without writing it.
 ALLOCATORS = ("empty", "empty_like")
@@ -133,42 +134,35 @@ def observed(namespace: dict[str, Any], registry: AllocationRegistry) -> Iterato
     numpy recycles buffers freed by an earlier check's poisoned reruns into
     the next plain run 0; the values are left untouched (run 0 stays plain).
     """
-    patched = _install(np, None, namespace, registry, None)
-    try:
+    with _wrapped_allocators([np], None, namespace, registry, None):
         yield
-    finally:
-        _uninstall(patched, namespace)
 
 
-def _install(module: ModuleType, pattern: int | None, namespace: dict[str, Any],
-             registry: AllocationRegistry, cell_filename: str | None) -> list[tuple[Any, str, Any]]:
-    """Replace ``module``'s allocators (and their aliases in ``namespace``) by wrappers."""
-    patched: list[tuple[Any, str, Any]] = []
-    for name in ALLOCATORS:
-        original = getattr(module, name)
-        wrapper = _wrap(module, name, pattern, registry, cell_filename)
-        patched.append((module, name, original))
-        setattr(module, name, wrapper)
-        for key, value in list(namespace.items()):
-            if value is original:
-                patched.append((namespace, key, original))
-                namespace[key] = wrapper
-    return patched
+@contextmanager
+def _wrapped_allocators(modules: list[ModuleType], pattern: int | None,
+                        namespace: dict[str, Any], registry: AllocationRegistry,
+                        cell_filename: str | None) -> Iterator[None]:
+    """Replace the modules' allocators (and their aliases in ``namespace``) by wrappers.
 
-
-def _uninstall(patched: list[tuple[Any, str, Any]], namespace: dict[str, Any]) -> None:
-    """Put the allocators back, also where the cell bound a wrapper itself.
-
-    ``from numpy import empty`` inside the cell binds the wrapper that was
-    installed at that moment; left there, it would outlive the check.
+    On the way out the allocators are put back, also where the cell bound a
+    wrapper itself: ``from numpy import empty`` inside the cell binds the
+    wrapper installed at that moment; left there, it would outlive the check.
     """
-    for owner, name, original in reversed(patched):
-        if not isinstance(owner, dict):
-            setattr(owner, name, original)
-    for key, value in list(namespace.items()):
-        original = getattr(value, "__nbgrad_original__", None)
-        if original is not None:
-            namespace[key] = original
+    try:
+        with ExitStack() as stack:
+            for module in modules:
+                for name in ALLOCATORS:
+                    original = getattr(module, name)
+                    wrapper = _wrap(module, name, pattern, registry, cell_filename)
+                    stack.enter_context(patched(module, **{name: wrapper}))
+                    aliases = [key for key, value in namespace.items() if value is original]
+                    stack.enter_context(patched(namespace, **dict.fromkeys(aliases, wrapper)))
+            yield
+    finally:
+        for key, value in list(namespace.items()):
+            original = getattr(value, "__nbgrad_original__", None)
+            if original is not None:
+                namespace[key] = original
 
 
 def _array_modules() -> list[ModuleType]:
@@ -182,16 +176,13 @@ def _array_modules() -> list[ModuleType]:
 def poisoned(pattern: int, namespace: dict[str, Any], registry: AllocationRegistry,
              cell_filename: str | None) -> Iterator[None]:
     """Within the block, fresh allocations are filled with ``pattern`` and registered."""
-    patched: list[tuple[Any, str, Any]] = []
     cupy = sys.modules.get("cupy")
     previous_allocator = cupy.cuda.memory.get_allocator() if cupy is not None else None
     try:
-        for module in _array_modules():
-            patched += _install(module, pattern, namespace, registry, cell_filename)
-        if cupy is not None:
-            cupy.cuda.set_allocator(_poisoning_allocator(previous_allocator, pattern))
-        yield
+        with _wrapped_allocators(_array_modules(), pattern, namespace, registry, cell_filename):
+            if cupy is not None:
+                cupy.cuda.set_allocator(_poisoning_allocator(previous_allocator, pattern))
+            yield
     finally:
         if cupy is not None:
             cupy.cuda.set_allocator(previous_allocator)
-        _uninstall(patched, namespace)

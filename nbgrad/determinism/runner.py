@@ -14,29 +14,34 @@ import builtins
 import copy
 import io
 import sys
-import traceback
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
+from contextlib import (
+    AbstractContextManager,
+    contextmanager,
+    nullcontext,
+    redirect_stderr,
+    redirect_stdout,
+)
 from dataclasses import dataclass, field
-from pathlib import Path as FilePath
 from typing import Any
 
 from nbgrad.backend import is_array
 from nbgrad.determinism.difference import Difference, difference
-from nbgrad.determinism.digest import Digest, SequenceCache, digest_all, is_trackable
-from nbgrad.determinism.paths import Path, format_path, resolve
+from nbgrad.determinism.digest import Digest, SequenceCache, digest_all
 from nbgrad.determinism.poison import AllocationRegistry, observed, poisoned
-from nbgrad.determinism.rng import install_seeded, seeded_fresh_generators
-from nbgrad.determinism.snapshot import Snapshot, object_leaves
 from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
 from nbgrad.determinism.trace import StepTracer, StopRun, masked_unwritten, written_agree
+from nbgrad.namespace.patch import patched
+from nbgrad.namespace.paths import Path, format_path, resolve
+from nbgrad.namespace.rng import install_seeded, seeded_fresh_generators
+from nbgrad.namespace.snapshot import Snapshot, is_trackable, object_leaves
+from nbgrad.namespace.usercode import user_traceback
 
 _MISSING_DIGEST = b"<missing>"
 #: Containers whose kept per-step value must be a copy (the loop goes on mutating them).
 _MUTABLE = (list, dict, deque, array.array)
-_NBGRAD_DIR = str(FilePath(__file__).resolve().parents[1])
 
 #: Per-step copies kept so the size of a difference can be reported.
 KEEP_VALUE_BYTES = 4 * 2**20
@@ -112,17 +117,6 @@ class RunRecord:
         return [n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n)]
 
 
-def format_user_traceback(exc: BaseException) -> str:
-    """The traceback without nbgrad's own frames: what a plain run would have shown."""
-    frames = [] if isinstance(exc, SyntaxError) else [  # parsing frames are not the user's
-        f for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(_NBGRAD_DIR)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames \
-        else []
-    lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines)
-
-
 class CellRunner:
     """Runs a prepared cell against a namespace, digesting ``tracked`` after each step."""
 
@@ -188,7 +182,7 @@ class CellRunner:
             pass
         except Exception as exc:  # the user's exception, reported rather than raised
             record.exception = exc
-            record.error = RunError(type(exc).__name__, str(exc), format_user_traceback(exc),
+            record.error = RunError(type(exc).__name__, str(exc), user_traceback(exc),
                                     len(record.steps))
         finally:
             scope.pop(STEP_HOOK, None)
@@ -220,8 +214,7 @@ def _mute(*_args: Any, **_kwargs: Any) -> None:
     """Stands in for the display publisher's methods during a rerun."""
 
 
-@contextmanager
-def _displays_muted(namespace: dict[str, Any]) -> Iterator[None]:
+def _displays_muted(namespace: dict[str, Any]) -> AbstractContextManager[Any]:
     """Silence ``display(...)`` and inline plots, which a kernel sends past ``sys.stdout``.
 
     The shell is found through the ``get_ipython`` that IPython puts in the
@@ -232,20 +225,9 @@ def _displays_muted(namespace: dict[str, Any]) -> Iterator[None]:
     shell = getter() if callable(getter) else None
     publisher = getattr(shell, "display_pub", None)
     if publisher is None:
-        yield
-        return
+        return nullcontext()
     names = [n for n in ("publish", "clear_output") if hasattr(publisher, n)]
-    own = {n: publisher.__dict__[n] for n in names if n in publisher.__dict__}
-    for name in names:
-        setattr(publisher, name, _mute)
-    try:
-        yield
-    finally:
-        for name in names:
-            if name in own:
-                setattr(publisher, name, own[name])
-            else:
-                delattr(publisher, name)
+    return patched(publisher, **dict.fromkeys(names, _mute))
 
 
 class _StepHook:

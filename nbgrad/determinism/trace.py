@@ -25,12 +25,12 @@ from types import CodeType, FrameType
 from typing import Any
 
 from nbgrad.backend import array_module, is_array, to_numpy
-from nbgrad.determinism.digest import Digest, digest_all, is_trackable
-from nbgrad.determinism.paths import parse_path, resolve
+from nbgrad.determinism.digest import Digest, digest_all
 from nbgrad.determinism.poison import Allocation, AllocationRegistry
-from nbgrad.determinism.snapshot import object_leaves
-from nbgrad.determinism.usercode import Site, is_notebook_file
 from nbgrad.errors import UsageError
+from nbgrad.namespace.paths import parse_path, resolve
+from nbgrad.namespace.snapshot import is_trackable, object_leaves
+from nbgrad.namespace.usercode import Site, is_notebook_file
 
 MAX_TRACED_SEQUENCE = 64
 

@@ -11,7 +11,7 @@ scripts:
   has side effects (it assigns names, updates ``self.B_t``, may even apply a
   weight update), so every evaluation starts from the state the cell saw
   before the check, and the namespace ends exactly as it was: the
-  determinism engine's :class:`~nbgrad.determinism.snapshot.Snapshot` restores
+  shared :class:`~nbgrad.namespace.snapshot.Snapshot` restores
   bindings, array bytes and RNG states after each run.
 - ``update_lr`` handles cells that fuse backprop and the weight update and
   never return a gradient (seed 001): the analytic gradient is read off the
@@ -24,7 +24,6 @@ import ast
 import builtins
 import contextlib
 import difflib
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,13 +31,13 @@ from types import CodeType
 from typing import Any
 
 from nbgrad.backend import array_module, is_array
-from nbgrad.determinism import usercode
-from nbgrad.determinism.paths import Path, format_path, parse_path, resolve
-from nbgrad.determinism.snapshot import Snapshot, is_user_name
 from nbgrad.errors import CellError, CostError, GradientError, ParameterError, UsageError
 from nbgrad.gradcheck.api import gradcheck
 from nbgrad.gradcheck.findings import finding
 from nbgrad.gradcheck.steps import machine_epsilon, tolerance
+from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
+from nbgrad.namespace.snapshot import Snapshot, is_user_name
+from nbgrad.namespace.usercode import register_source
 from nbgrad.report.gradcheck import GradcheckReport
 
 #: How many attribute/key names an error message lists before "...".
@@ -151,19 +150,6 @@ def _attribute_names(owner: Any) -> list[str]:
     """Instance attributes first (``NN.AB``), then the rest of ``dir`` (methods, properties)."""
     own = list(getattr(owner, "__dict__", {}))
     return own + [name for name in dir(owner) if name not in own]
-
-
-def register_source(source: str, purpose: str) -> str:
-    """Put ``source`` into :mod:`linecache` under a stable name and return that name.
-
-    The same cell text always gets the same file name, so tracebacks from the
-    user's code and the source lines quoted in reports work, and rerunning the
-    check does not grow the cache.
-    """
-    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
-    filename = f"<nbgrad-{purpose}-{digest}>"
-    usercode.register_source(filename, source)
-    return filename
 
 
 @dataclass

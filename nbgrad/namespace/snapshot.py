@@ -10,7 +10,7 @@ user expects, so :class:`Snapshot` records
   bounded depth,
 * a copy of every writeable numpy/CuPy array reachable that way (CuPy copies
   stay on their device),
-* the random generator states (see :mod:`nbgrad.determinism.rng`),
+* the random generator states (see :mod:`nbgrad.namespace.rng`),
 
 and :meth:`Snapshot.restore` puts back the same objects (identity, not
 equal copies), then the array bytes in place, then the generator states.
@@ -35,10 +35,9 @@ from typing import Any
 import numpy as np
 
 from nbgrad.backend import array_module, is_array, is_cupy_array
-from nbgrad.determinism.digest import is_trackable
-from nbgrad.determinism.paths import Path, format_path, parse_path
-from nbgrad.determinism.rng import RngStates, is_generator
 from nbgrad.errors import SnapshotError
+from nbgrad.namespace.paths import Path, format_path, parse_path
+from nbgrad.namespace.rng import RngStates, is_generator
 
 #: IPython's own bookkeeping names: history, output cache, helpers.
 _IPYTHON_NAMES = re.compile(r"_+|_i+|_i\d+|_\d+|_[oid]h|__\w+__|In|Out|get_ipython|exit|quit")
@@ -54,6 +53,16 @@ _OPAQUE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType
 def is_user_name(name: str) -> bool:
     """False for IPython's bookkeeping names, which a snapshot neither records nor removes."""
     return _IPYTHON_NAMES.fullmatch(name) is None
+
+
+def is_trackable(value: Any) -> bool:
+    """Values worth comparing as a whole: arrays, numbers and containers of them.
+
+    Modules and objects are not (their arrays are, see :func:`object_leaves`);
+    dicts count: a ``history = {}`` filled by the loop is training state too.
+    """
+    return is_array(value) or isinstance(value, (float, int, complex, np.generic, list, tuple,
+                                                 dict, deque, array.array))
 
 
 def is_plain_object(obj: Any, namespace_module: str | None) -> bool:

@@ -1,17 +1,26 @@
 """Which code is the user's: cells of this notebook, not numpy, not nbgrad.
 
 Localisation traces only these code objects (tracing library internals would
-be slow and would point at numpy instead of the user's line), and an
-allocation is attributed to the innermost frame that is the user's.
+be slow and would point at numpy instead of the user's line), an allocation
+is attributed to the innermost frame that is the user's, and tracebacks shown
+to the user leave nbgrad's own frames out (:func:`user_traceback`).  Cell
+sources checked by either engine are registered once, here
+(:func:`register_source`), so reports and tracebacks can quote their lines.
 """
 
 from __future__ import annotations
 
+import hashlib
 import linecache
 import re
 import sys
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+
+#: nbgrad's own package directory: frames under it are never the user's.
+NBGRAD_DIR = str(Path(__file__).resolve().parents[1])
 
 #: ipykernel writes cells to /tmp/ipykernel_<pid>/<hash>.py; terminal IPython
 #: compiles them as <ipython-input-N-hash>; nbgrad's own cells as <nbgrad-cell-...>.
@@ -25,10 +34,33 @@ def is_notebook_file(filename: str, cell_filename: str | None = None) -> bool:
     return filename == cell_filename or _CELL_FILE.fullmatch(filename) is not None
 
 
-def register_source(filename: str, source: str) -> None:
-    """Make ``linecache`` (and so tracebacks and reports) know a cell's source."""
+def register_source(source: str, purpose: str = "cell", filename: str | None = None) -> str:
+    """Put ``source`` into :mod:`linecache` and return the file name it is known by.
+
+    Without ``filename`` the name is stable, ``<nbgrad-PURPOSE-HASH>``: the
+    same cell text always gets the same name, so tracebacks and the source
+    lines quoted in reports work, and rerunning a check does not grow the cache.
+    """
+    if filename is None:
+        digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+        filename = f"<nbgrad-{purpose}-{digest}>"
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
+    return filename
+
+
+def user_traceback(exc: BaseException, *, header: bool = True) -> str:
+    """The traceback of the user's exception without nbgrad's frames: what a plain run shows.
+
+    A ``SyntaxError`` keeps no frames (they are the parser's, not the user's).
+    """
+    frames = [] if isinstance(exc, SyntaxError) else [
+        frame for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(NBGRAD_DIR)]
+    lines = traceback.format_list(frames)
+    if header and lines:
+        lines.insert(0, "Traceback (most recent call last):\n")
+    return "".join(lines + traceback.format_exception_only(type(exc), exc))
 
 
 def source_line(filename: str, line: int) -> str | None:

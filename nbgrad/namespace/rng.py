@@ -21,11 +21,13 @@ import itertools
 import random
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from nbgrad.namespace.patch import patched
 
 #: Objects whose state lives in ``bit_generator.state`` / ``get_state()``.
 _NUMPY_GENERATOR_TYPES = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
@@ -154,20 +156,11 @@ def seeded_fresh_generators(seed: int, namespace: dict[str, Any]) -> Iterator[No
     (``from numpy.random import default_rng``) are patched too.
     """
     counter = itertools.count(1)
-    patched = []
-    for module, name in _ENTROPY_SEEDED:
-        original = getattr(module, name)
-        wrapper = _derived_seed(original, seed, counter)
-        aliases = [key for key, value in namespace.items() if value is original]
-        patched.append((module, name, original, wrapper, aliases))
-        setattr(module, name, wrapper)
-        for key in aliases:
-            namespace[key] = wrapper
-    try:
+    with ExitStack() as stack:
+        for module, name in _ENTROPY_SEEDED:
+            original = getattr(module, name)
+            wrapper = _derived_seed(original, seed, counter)
+            stack.enter_context(patched(module, **{name: wrapper}))
+            aliases = [key for key, value in namespace.items() if value is original]
+            stack.enter_context(patched(namespace, **dict.fromkeys(aliases, wrapper)))
         yield
-    finally:
-        for module, name, original, wrapper, aliases in reversed(patched):
-            setattr(module, name, original)
-            for key in aliases:
-                if namespace.get(key) is wrapper:  # unless the cell rebound the name
-                    namespace[key] = original
