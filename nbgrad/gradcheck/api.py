@@ -38,6 +38,7 @@ from nbgrad.gradcheck.noise import REPEATS, Noise, measure
 from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
 from nbgrad.gradcheck.steps import machine_epsilon, precision, tolerance
 from nbgrad.gradcheck.summary import RunInfo, report_document
+from nbgrad.gradcheck.taylor import Probe, taylor_test
 from nbgrad.report.gradcheck import GradcheckReport
 
 MODES = ("full", "fast")
@@ -94,6 +95,7 @@ class Measured:
     thetas: list[np.ndarray]
     noise: Noise
     curve: dict[str, Any] | None
+    taylor: list[dict[str, Any] | None]
 
 
 def _measure(
@@ -124,7 +126,15 @@ def _measure(
                 part.flagged[:] = False
         flagged = any(check.flagged.any() for check in checks)
         curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" or flagged else None
-    return Measured(checks, thetas, noise, curve)
+        # Fast mode's verdict budget has no room for STEPS more calls per block.
+        rng = np.random.default_rng([seed, 1])
+        taylor = [
+            taylor_test(check.block, [part.analytic for part in check.parts], cost,
+                        Probe(f0, eps_of(check.block), rng))
+            if mode == "full" else None
+            for check in checks
+        ]
+    return Measured(checks, thetas, noise, curve, taylor)
 
 
 def _report(measured: Measured, run: RunInfo) -> GradcheckReport:
@@ -140,6 +150,8 @@ def _report(measured: Measured, run: RunInfo) -> GradcheckReport:
     if noise.noisy:  # first when it decides the verdict, last when it only widened steps
         position = 0 if noise.too_noisy else len(findings)
         findings.insert(position, _noise_finding(noise, checks))
+    for diagnosis, taylor in zip(diagnoses, measured.taylor, strict=True):
+        diagnosis.taylor = taylor
     return GradcheckReport(report_document(checks, diagnoses, findings, measured.curve, run))
 
 

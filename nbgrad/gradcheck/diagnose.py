@@ -52,6 +52,7 @@ class Diagnosis:
     passed: bool
     scale: float | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
+    taylor: dict[str, Any] | None = None
 
 
 def _coordinates(check: BlockCheck, name: str, mask: np.ndarray) -> np.ndarray:

@@ -81,6 +81,7 @@ def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
         "heatmap": heatmap(
             np.where(check.kink | check.unresolved, np.nan, check.rel_error), block.shape
         ),
+        "taylor": diagnosis.taylor,
         **extra,
     }
 

@@ -55,8 +55,14 @@ def _gradcheck_sections(report: dict[str, Any]) -> list[list[str]]:
         _block_table(report["blocks"]),
         *(_character_map(block) for block in report["blocks"] if not block["passed"]),
         _worst_elements(report["blocks"]),
+        _taylor_lines(report["blocks"]),
         _findings(report["findings"]),
     ]
+
+
+def _taylor_lines(blocks: list[dict[str, Any]]) -> list[str]:
+    """One line per block: the Taylor test's orders and what they say (``taylor.message``)."""
+    return [block["taylor"]["message"] for block in blocks if block.get("taylor")]
 
 
 def _block_table(blocks: list[dict[str, Any]]) -> list[str]:
