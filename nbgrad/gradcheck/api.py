@@ -74,17 +74,20 @@ def gradcheck(
     started = time.perf_counter()
     _check_options(mode, rtol, grad, progress)
     _check_run_options(seed, label)
-    paramset = collect(params, blocks, names)
-    cost = CostCalls(fun, params, progress)
-    measured = _measure(paramset, cost, grad, rtol, mode, seed)
-    run = RunInfo(
-        mode=mode,
-        label=label if label is not None else getattr(fun, "__name__", "fun"),
-        evaluations=cost.count,
-        noise=measured.noise,
-        elapsed_s=time.perf_counter() - started,
-    )
-    return _report(measured, run)
+    cost = CostCalls(fun, params, progress)  # takes the user's np.seterr settings first
+    # nbgrad's own arithmetic (steps of 0.0 that underflow, ratios of zeros) must not
+    # raise under the user's np.seterr(all="raise"); fun itself runs under their settings.
+    with np.errstate(all="ignore"):
+        paramset = collect(params, blocks, names)
+        measured = _measure(paramset, cost, grad, rtol, mode, seed)
+        run = RunInfo(
+            mode=mode,
+            label=label if label is not None else getattr(fun, "__name__", "fun"),
+            evaluations=cost.count,
+            noise=measured.noise,
+            elapsed_s=time.perf_counter() - started,
+        )
+        return _report(measured, run)
 
 
 @dataclass
@@ -111,7 +114,9 @@ def _measure(
     cost.expect(1 + REPEATS + (2 * coordinates if mode == "full" else 0))
     with preserved(paramset) as snapshot:
         f0, returned = cost.base()
-        gradients = block_gradients(_analytic(grad, paramset.params, returned), paramset)
+        with np.errstate(**cost.user_errors):
+            analytic = _analytic(grad, paramset.params, returned)
+        gradients = block_gradients(analytic, paramset)
         _refuse_if_changed(snapshot)
         thetas = [to_numpy(block.view).reshape(-1).copy() for block in paramset.blocks]
         noise = measure(cost, f0)

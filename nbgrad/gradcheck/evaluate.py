@@ -18,7 +18,6 @@ one place that calls it.  :class:`CostCalls`
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -106,11 +105,20 @@ class CostCalls:
         self.count = 0
         self.total = 0
         self.cost_dtype = np.dtype(np.float64)  # set by :meth:`base`
+        #: The user's floating-point error settings, taken before nbgrad's own numerics
+        #: silence them (:func:`nbgrad.gradcheck.api.gradcheck`): ``fun`` runs under them.
+        self.user_errors = np.geterr()
 
-    def raw(self, where: Where = None) -> Any:
-        """Call ``fun`` once and return what it returned (counted)."""
+    def raw(self, where: Where = None, quiet: bool = False) -> Any:
+        """Call ``fun`` once, under the user's ``np.seterr`` settings, and return its value.
+
+        ``quiet`` runs it with floating-point errors ignored instead: a step that
+        may have left the cost's domain is probed, and NaN is the answer sought.
+        """
+        errors = {"all": "ignore"} if quiet else self.user_errors
         try:
-            value = self.fun(self.params)
+            with np.errstate(**errors):
+                value = self.fun(self.params)
         except Exception as exc:
             raise EvaluationError(
                 f"fun raised {type(exc).__name__}: {exc} — {_where_text(where)}"
@@ -134,8 +142,7 @@ class CostCalls:
         numpy's floating-point warnings: the caller is probing whether its step
         left the cost's domain, and "invalid value in log" would only alarm.
         """
-        with contextlib.nullcontext() if finite else np.errstate(all="ignore"):
-            cost, _ = split_return(self.raw(where))
+        cost, _ = split_return(self.raw(where, quiet=not finite))
         return scalar_cost(cost, where, finite)
 
     def expect(self, more: int) -> None:
