@@ -4,6 +4,6 @@ module.exports = {
   roots: ['<rootDir>/src'],
   testMatch: ['**/__tests__/*.test.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { tsconfig: { module: 'commonjs', types: ['jest'], strict: true } }]
+    '^.+\\.ts$': ['ts-jest', { tsconfig: { module: 'commonjs', types: ['jest', 'node'], strict: true, esModuleInterop: true } }]
   }
 };

@@ -9,21 +9,18 @@
  * No DOM and no JupyterLab imports: this module is unit-tested under Node.
  */
 
+import { KINDS, ReportKind, ReportStatus, STATUSES } from './schema';
+
 /** MIME type under which a report travels in notebook outputs. */
 export const REPORT_MIME_TYPE = 'application/vnd.nbgrad.report+json';
 
 /** The report layout this extension understands (`version` field). */
 export const SCHEMA_VERSION = 1;
 
-export type ReportKind = 'gradcheck' | 'determinism';
-
-export type ReportStatus = 'pass' | 'fail' | 'deterministic' | 'diverged' | 'error';
+export type { ReportKind, ReportStatus };
 
 /** Colour family of a status badge: green, red, or "the check itself broke". */
 export type Tone = 'ok' | 'bad' | 'error';
-
-const KINDS: readonly string[] = ['gradcheck', 'determinism'];
-const STATUSES: readonly string[] = ['pass', 'fail', 'deterministic', 'diverged', 'error'];
 
 /** The first point where two runs of a determinism check disagree. */
 export interface Divergence {
@@ -90,10 +87,10 @@ export function parseReport(value: unknown): ParseResult {
       reason: `report version ${JSON.stringify(value.version ?? null)}, expected ${SCHEMA_VERSION}`
     };
   }
-  if (typeof value.kind !== 'string' || !KINDS.includes(value.kind)) {
+  if (typeof value.kind !== 'string' || !(KINDS as readonly string[]).includes(value.kind)) {
     return { ok: false, reason: `unknown kind ${JSON.stringify(value.kind ?? null)}` };
   }
-  if (typeof value.status !== 'string' || !STATUSES.includes(value.status)) {
+  if (typeof value.status !== 'string' || !(STATUSES as readonly string[]).includes(value.status)) {
     return { ok: false, reason: `unknown status ${JSON.stringify(value.status ?? null)}` };
   }
   if (typeof value.id !== 'string' || value.id === '') {
