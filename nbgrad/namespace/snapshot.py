@@ -21,6 +21,7 @@ from __future__ import annotations
 import array
 import contextlib
 import functools
+import operator
 import os
 import re
 import site
@@ -43,7 +44,7 @@ from nbgrad.namespace.rng import RngStates, is_generator
 _IPYTHON_NAMES = re.compile(r"_+|_i+|_i\d+|_\d+|_[oid]h|__\w+__|In|Out|get_ipython|exit|quit")
 
 #: How deep containers and object attributes are followed from a top-level name.
-MAX_DEPTH = 6
+MAX_DEPTH = 8
 
 #: Values never descended into: their contents are code, not training state.
 _OPAQUE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
@@ -185,19 +186,68 @@ class _Walk:
         elif isinstance(obj, (set, bytearray)):
             self.containers.append((obj, obj.copy()))
         elif isinstance(obj, types.FunctionType):
-            self._visit_closure(obj, path)
+            self._visit_function(obj, path)
+        elif isinstance(obj, types.MethodType):  # ``step = opt.step``: the optimizer's state
+            self.visit(obj.__self__, (*path, ("attr", "__self__")))
+            self.visit(obj.__func__, (*path, ("attr", "__func__")))
+        elif isinstance(obj, (staticmethod, classmethod)):
+            self.visit(obj.__func__, (*path, ("attr", "__func__")))
+        elif isinstance(obj, type):
+            self._visit_class(obj, path)
+        elif isinstance(obj, types.ModuleType):
+            self._visit_module(obj, path)
         else:
             self._visit_object(obj, path)
 
-    def _visit_closure(self, function: types.FunctionType, path: Path) -> None:
-        """Closure variables of the user's functions: ``opt = make_sgd()`` keeps its momentum."""
-        if not function.__closure__ or not _is_user_function(function, self.namespace_module):
+    def _visit_function(self, function: types.FunctionType, path: Path) -> None:
+        """What a user's function keeps between calls: closure variables (``opt =
+        make_sgd()`` keeps its momentum), mutable defaults (``def adam(g, state={})``)
+        and the globals of the user's module it was defined in (``nnutil.velocity``).
+        """
+        if not _is_user_function(function, self.namespace_module):
             return
-        view = _ClosureView(function)
+        if function.__closure__:
+            view = _ClosureView(function)
+            saved = view.save()
+            self.containers.append((view, saved))
+            for name, item in saved.items():
+                self.visit(item, (*path, ("free", name)))
+        if function.__defaults__:
+            self._visit_items(enumerate(function.__defaults__),
+                              (*path, ("attr", "__defaults__")))
+        if function.__kwdefaults__:
+            self.visit(function.__kwdefaults__, (*path, ("attr", "__kwdefaults__")))
+        module = sys.modules.get(function.__module__ or "")
+        if module is not None and getattr(module, "__dict__", None) is function.__globals__:
+            self._visit_module(module, (*path, ("attr", "__globals__")), as_dict=True)
+
+    def _visit_class(self, klass: type, path: Path) -> None:
+        """Class attributes of a user's class (``Trainer.global_step += 1``) and its methods."""
+        if not _is_user_class(klass, self.namespace_module) or \
+                not klass.__flags__ & _HEAP_TYPE:  # ``int``, ``range``: not the user's
+            return
+        view = _ClassView(klass)
         saved = view.save()
         self.containers.append((view, saved))
-        for name, item in saved.items():
-            self.visit(item, (*path, ("free", name)))
+        for attr, item in saved.items():
+            self.visit(item, (*path, ("attr", attr)))
+
+    def _visit_module(self, module: types.ModuleType, path: Path, as_dict: bool = False) -> None:
+        """Globals of the user's own modules (files outside the libraries): ``nnutil.n_updates``."""
+        name = module.__name__
+        if name == "__main__" or not _is_user_module(name):
+            return
+        namespace = module.__dict__
+        if as_dict:  # reached as a function's ``__globals__``: the path indexes the dict
+            if id(namespace) in self.seen:
+                return
+            self.seen.add(id(namespace))
+        view = _ModuleGlobals(namespace)
+        self.containers.append((view, view.save()))
+        step = "item" if as_dict else "attr"
+        for key, item in list(namespace.items()):
+            if not key.startswith("__"):
+                self.visit(item, (*path, (step, key)))
 
     def _visit_items(self, items: Iterable[tuple[int, Any]], path: Path) -> None:
         """Items of a list or tuple; scalars (most of a loss history) are skipped at once."""
@@ -206,11 +256,13 @@ class _Walk:
                 self.visit(item, (*path, ("item", index)))
 
     def _visit_object(self, obj: Any, path: Path) -> None:
-        """Attributes of a user's object: its ``__dict__`` and its ``__slots__``."""
+        """Attributes of a user's object: its ``__dict__``, its ``__slots__``, its class's."""
         if is_plain_object(obj, self.namespace_module):
             self.containers.append((obj.__dict__, dict(obj.__dict__)))
             for attr, item in obj.__dict__.items():
                 self.visit(item, (*path, ("attr", attr)))
+        if _is_user_class(type(obj), self.namespace_module):
+            self.visit(type(obj), (*path, ("attr", "__class__")))
         slots = _SlotView.of(obj, self.namespace_module)
         if slots is not None:
             saved = slots.save()
@@ -220,9 +272,50 @@ class _Walk:
 
 
 def _is_user_function(function: types.FunctionType, namespace_module: str | None) -> bool:
-    module = function.__module__
+    return _is_own_code(function.__module__, namespace_module)
+
+
+def _is_own_code(module: str | None, namespace_module: str | None) -> bool:
+    """Defined in a notebook cell or in one of the user's own module files."""
     return module in {"__main__", namespace_module} or (module is not None
                                                          and _is_user_module(module))
+
+
+class _ClassView:
+    """The attributes a user's class defines itself (not dunders), saved and put back."""
+
+    def __init__(self, klass: type) -> None:
+        self.klass = klass
+
+    def save(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self.klass).items() if not k.startswith("__")}
+
+    def put_back(self, saved: dict[str, Any]) -> None:
+        now = self.save()
+        for name in now.keys() - saved.keys():
+            delattr(self.klass, name)
+        for name, value in saved.items():
+            if now.get(name, _MISSING) is not value:
+                setattr(self.klass, name, value)
+
+
+class _ModuleGlobals:
+    """A module's globals: only the names that changed are put back (the module keeps
+    running other code, so its dict is never cleared and refilled)."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self.namespace = namespace
+
+    def save(self) -> dict[str, Any]:
+        return dict(self.namespace)
+
+    def put_back(self, saved: dict[str, Any]) -> None:
+        namespace = self.namespace
+        for name in [n for n in namespace if n not in saved]:
+            del namespace[name]
+        for name, value in saved.items():
+            if namespace.get(name, _MISSING) is not value:
+                namespace[name] = value
 
 
 class _ClosureView:
@@ -275,6 +368,9 @@ class _SlotView:
                 delattr(self.obj, name)
 
 
+#: ``type.__flags__`` bit of classes created by a ``class`` statement (not built into C).
+_HEAP_TYPE = 1 << 9
+
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 
 
@@ -302,10 +398,29 @@ def _outermost(paths: list[Path]) -> list[Path]:
     return [p for p in paths if not any(p[:n] in listed for n in range(1, len(p)))]
 
 
+def _unchanged(container: Any, saved: Any) -> bool:
+    """True when ``container`` still holds exactly ``saved``'s items, in the same order.
+
+    Such a container is left alone: rebuilding it would cost time and could
+    change a set's iteration order (a vocabulary from ``set(words)`` would
+    then be enumerated differently by the reruns and after the check).
+    """
+    if isinstance(container, (set, bytearray, array.array)):
+        return container == saved
+    if len(container) != len(saved):
+        return False
+    if isinstance(container, dict):
+        return all(map(operator.is_, container, saved)) and \
+            all(map(operator.is_, container.values(), saved.values()))
+    return all(map(operator.is_, container, saved))
+
+
 def _put_back_contents(container: Any, saved: Any) -> None:
     """Make ``container`` hold ``saved``'s items again, keeping the container object."""
-    if isinstance(container, (_SlotView, _ClosureView)):
+    if isinstance(container, (_SlotView, _ClosureView, _ClassView, _ModuleGlobals)):
         container.put_back(saved)
+    elif _unchanged(container, saved):
+        return
     elif isinstance(container, dict):
         container.clear()
         container.update(saved)
