@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from nbgrad import gradcheck
-from nbgrad.cli import EXPECT_FAIL_TAG, _figure, main
+from nbgrad.cli import EXPECT_FAIL_TAG, main
+from nbgrad.notebooks import figure
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "reports"
 
@@ -73,7 +74,8 @@ def test_bug_and_fix_notebook_passes_and_is_exported(tmp_path: Path, capsys) -> 
     assert [row[1:5] for row in rows] == [["1", "2", "gradcheck", "fail"],
                                          ["2", "3", "gradcheck", "pass"],
                                          ["3", "4", "determinism", "deterministic"]]
-    assert "failed as expected" in printed and "3 checks, 0 failed, 0 notebooks raised" in printed
+    assert "failed as expected" in printed
+    assert "3 checks, 0 failed, 0 notebooks raised, 0 could not run" in printed
     assert "max rel err 3.43e-01" in printed
     executed = nbformat.read(tmp_path / "out" / "bug_and_fix.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["data"]["application/vnd.nbgrad.report+json"] == load(
@@ -114,12 +116,13 @@ def test_failures_unexpected_passes_and_errors_fail_the_run(tmp_path: Path, caps
     assert (tmp_path / "out" / "broken.html").is_file(), "a notebook that raised is still exported"
 
 
-def test_module_entry_point_refuses_missing_notebooks(tmp_path: Path) -> None:
+def test_module_entry_point_reports_a_missing_notebook_as_could_not_run(tmp_path: Path) -> None:
     missing = tmp_path / "nope.ipynb"
-    result = subprocess.run([sys.executable, "-m", "nbgrad", "run", str(missing)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "nbgrad", "run", str(missing), "--output-dir",
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert f"no such notebook: {missing}" in result.stderr
+    assert f"{missing} could not run:\ncould not read: no such file {missing}" in result.stdout
+    assert "0 checks, 0 failed, 0 notebooks raised, 1 could not run" in result.stdout
 
 
 def test_usage_errors_exit_with_status_2(capsys) -> None:
@@ -136,4 +139,4 @@ def test_a_flat_cost_is_summarised_as_flat_not_by_its_tiny_error() -> None:
 
     report = gradcheck(cosine_of_scalars, np.array([0.3, -0.7])).to_dict()
     assert report["diagnoses"] == ["flat"]
-    assert _figure(report) == "flat cost: nothing to train"
+    assert figure(report) == "flat cost: nothing to train"
