@@ -7,17 +7,21 @@
  * rescan is cheaper to get right than incremental bookkeeping).  The only
  * state that survives a rebuild is the history: the moment a user cares
  * about is "1.3e-2 → 4.1e-11" after fixing a gradient, and the old report is
- * gone from the outputs by then, so it has to be remembered here.
+ * gone from the outputs by then, so it has to be remembered here — and saved
+ * in the notebook's metadata (`toJSON`/`fromJSON`), so the arrow survives a
+ * reload and travels with the file.
  * No DOM and no JupyterLab imports: this module is unit-tested under Node.
  */
 
 import {
   headlineFigure,
+  isObject,
   isFailing,
   parseReport,
   ReportKind,
   ReportStatus,
   ReportSummary,
+  SourceLocation,
   statusTone,
   Tone
 } from './report';
@@ -52,28 +56,87 @@ export interface CheckRow {
   current: Outcome;
   /** What the same check in the same cell showed before its last re-run. */
   previous: Outcome | null;
+  /** The line a determinism check's first divergence points at. */
+  location: SourceLocation | null;
+  /** Flagged elements as a Python dict literal (gradient checks). */
+  failingIndices: string | null;
+}
+
+/** One check slot of the history: its latest report and what it showed before. */
+interface Slot {
+  id: string;
+  outcome: Outcome;
+  previous: Outcome | null;
+}
+
+const TONES: readonly string[] = ['ok', 'bad', 'error'];
+
+function parseOutcome(value: unknown): Outcome | null {
+  if (!isObject(value) || typeof value.figure !== 'string' || !TONES.includes(value.tone as string)) {
+    return null;
+  }
+  return { figure: value.figure, tone: value.tone as Tone };
 }
 
 /**
- * Remembers, per check slot, the last report seen and the one before it.
+ * Remembers, per check slot, the last report seen and the outcome before it.
  * One instance per notebook: cell ids are only unique within a notebook (a
  * duplicated notebook keeps them).
  */
 export class CheckHistory {
-  /** Record `report` as the latest in `key` and return the outcome before it. */
-  observe(key: string, report: ReportSummary): Outcome | null {
-    const latest = this._latest.get(key);
-    if (latest !== undefined && latest.id !== report.id) {
-      this._previous.set(key, latest.outcome);
+  /**
+   * The history saved by `toJSON` (the notebook's metadata); anything
+   * unreadable in it is dropped, never thrown on.
+   */
+  static fromJSON(value: unknown): CheckHistory {
+    const history = new CheckHistory();
+    for (const [key, entry] of Object.entries(isObject(value) ? value : {})) {
+      const outcome = isObject(entry) ? parseOutcome(entry.outcome) : null;
+      const previous = isObject(entry) ? parseOutcome(entry.previous) : null;
+      if (isObject(entry) && typeof entry.id === 'string' && outcome !== null && previous !== null) {
+        history._slots.set(key, { id: entry.id, outcome, previous });
+      }
     }
-    if (latest === undefined || latest.id !== report.id) {
-      this._latest.set(key, { id: report.id, outcome: outcomeOf(report) });
-    }
-    return this._previous.get(key) ?? null;
+    return history;
   }
 
-  private _latest = new Map<string, { id: string; outcome: Outcome }>();
-  private _previous = new Map<string, Outcome>();
+  /** Record `report` as the latest in `key` and return the outcome before it. */
+  observe(key: string, report: ReportSummary): Outcome | null {
+    const slot = this._slots.get(key);
+    if (slot === undefined || slot.id !== report.id) {
+      this._slots.set(key, {
+        id: report.id,
+        outcome: outcomeOf(report),
+        previous: slot === undefined ? null : slot.outcome
+      });
+    }
+    return this._slots.get(key)!.previous;
+  }
+
+  /** Forget the slots of cells that are gone (`key` starts with the cell id). */
+  retain(cellIds: ReadonlySet<string>): void {
+    for (const key of [...this._slots.keys()]) {
+      if (!cellIds.has(key.slice(0, key.indexOf('/')))) {
+        this._slots.delete(key);
+      }
+    }
+  }
+
+  /**
+   * The slots worth saving: those with an earlier outcome.  (A slot's latest
+   * report is still in the outputs after a reload, so it is seen again.)
+   */
+  toJSON(): { [key: string]: Slot } {
+    const saved: { [key: string]: Slot } = {};
+    for (const [key, slot] of this._slots) {
+      if (slot.previous !== null) {
+        saved[key] = slot;
+      }
+    }
+    return saved;
+  }
+
+  private _slots = new Map<string, Slot>();
 }
 
 function outcomeOf(report: ReportSummary): Outcome {
@@ -91,7 +154,9 @@ function unreadableRow(cell: CellSnapshot, cellIndex: number, slot: number, reas
     status: 'error',
     headline: `This output cannot be shown: ${reason}.`,
     current: { figure: reason, tone: 'error' },
-    previous: null
+    previous: null,
+    location: null,
+    failingIndices: null
   };
 }
 
@@ -116,7 +181,9 @@ function rowsOfCell(cell: CellSnapshot, cellIndex: number, history: CheckHistory
       status: report.status,
       headline: report.headline,
       current: outcomeOf(report),
-      previous: history.observe(key, report)
+      previous: history.observe(key, report),
+      location: report.firstDivergence?.location ?? null,
+      failingIndices: report.failingIndices
     };
   });
 }

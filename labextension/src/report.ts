@@ -22,11 +22,19 @@ export type { ReportKind, ReportStatus };
 /** Colour family of a status badge: green, red, or "the check itself broke". */
 export type Tone = 'ok' | 'bad' | 'error';
 
+/** A line a report points at: `line` of the function `name`, or of the checked cell. */
+export interface SourceLocation {
+  /** The function's (qualified) name; `null` for the cell the check ran. */
+  name: string | null;
+  line: number;
+}
+
 /** The first point where two runs of a determinism check disagree. */
 export interface Divergence {
   step: number | null;
   variable: string | null;
   cause: string | null;
+  location: SourceLocation | null;
 }
 
 /** The fields of a report that the panel needs, validated. */
@@ -40,6 +48,8 @@ export interface ReportSummary {
   /** Every failing block is `flat`: the cost cannot train, whatever the gradient. */
   flat: boolean;
   firstDivergence: Divergence | null;
+  /** The failing elements as a Python dict literal, `null` when none is flagged. */
+  failingIndices: string | null;
 }
 
 /** Outcome of reading one output: a summary, or why there is none. */
@@ -61,6 +71,20 @@ export function stringOrNull(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
+/** Where `line` (of `function`, or of the checked cell) points, if it is a line number. */
+export function sourceLocation(value: JSONObject): SourceLocation | null {
+  const line = finiteOrNull(value.line);
+  if (line === null || !Number.isInteger(line) || line < 1) {
+    return null;
+  }
+  return { name: stringOrNull(value.function), line };
+}
+
+/** `line 27 of rnn_loss_grads`, or `line 3 of the checked cell`. */
+export function formatLocation(location: SourceLocation): string {
+  return `line ${location.line} of ${location.name ?? 'the checked cell'}`;
+}
+
 function parseDivergence(value: unknown): Divergence | null {
   if (!isObject(value)) {
     return null;
@@ -68,8 +92,60 @@ function parseDivergence(value: unknown): Divergence | null {
   return {
     step: finiteOrNull(value.step),
     variable: stringOrNull(value.variable),
-    cause: stringOrNull(value.cause)
+    cause: stringOrNull(value.cause),
+    location: sourceLocation(value)
   };
+}
+
+function counts(value: unknown): number[] | null {
+  if (!Array.isArray(value) || !value.every(n => Number.isInteger(n) && n >= 0)) {
+    return null;
+  }
+  return value as number[];
+}
+
+/** The C-order multi-index of flat index `flat` in an array of `shape`. */
+export function unravelIndex(flat: number, shape: readonly number[]): number[] {
+  const index = new Array<number>(shape.length);
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    index[axis] = flat % shape[axis];
+    flat = Math.floor(flat / shape[axis]);
+  }
+  return index;
+}
+
+function pythonIndex(index: readonly number[]): string {
+  return index.length === 1 ? String(index[0]) : `(${index.join(', ')})`;
+}
+
+/**
+ * Every block's flagged elements as a Python dict literal, ready to paste:
+ * `{"W1": [(2, 5), (3, 1)], "b": [4]}` (1-D blocks by plain integers).  When
+ * the report kept only the first of many flagged indices a trailing comment
+ * says so.  `null` when no element is flagged.
+ */
+export function failingIndices(blocks: unknown): string | null {
+  const entries: string[] = [];
+  const truncated: string[] = [];
+  for (const block of Array.isArray(blocks) ? blocks.filter(isObject) : []) {
+    const flagged = counts(block.flagged);
+    const shape = counts(block.shape);
+    const name = stringOrNull(block.name);
+    if (flagged === null || flagged.length === 0 || shape === null || name === null) {
+      continue;
+    }
+    const indices = flagged.map(flat => pythonIndex(unravelIndex(flat, shape)));
+    entries.push(`${JSON.stringify(name)}: [${indices.join(', ')}]`);
+    const total = finiteOrNull(block.n_flagged);
+    if (total !== null && total > flagged.length) {
+      truncated.push(`${name}: the first ${flagged.length} of ${total}`);
+    }
+  }
+  if (entries.length === 0) {
+    return null;
+  }
+  const note = truncated.length === 0 ? '' : `  # ${truncated.join('; ')}`;
+  return `{${entries.join(', ')}}${note}`;
 }
 
 /**
@@ -106,7 +182,8 @@ export function parseReport(value: unknown): ParseResult {
       headline: stringOrNull(value.headline) ?? '',
       maxRelError: finiteOrNull(value.max_rel_error),
       flat: isOnlyFlat(value.diagnoses),
-      firstDivergence: parseDivergence(value.first_divergence)
+      firstDivergence: parseDivergence(value.first_divergence),
+      failingIndices: value.kind === 'gradcheck' ? failingIndices(value.blocks) : null
     }
   };
 }

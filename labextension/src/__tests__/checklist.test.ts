@@ -89,6 +89,62 @@ describe('buildRows', () => {
   });
 });
 
+describe('CheckHistory in the notebook metadata', () => {
+  it('saves only slots with an earlier outcome and restores the arrow after a reload', () => {
+    const history = new CheckHistory();
+    const before = grad('fail', 0.013);
+    const after = grad('pass', 4.1e-11);
+    const untouched = grad('pass', 1e-9);
+    buildRows([cell('a', 1, before), cell('b', 2, untouched)], history);
+    expect(history.toJSON()).toEqual({});
+    buildRows([cell('a', 2, after), cell('b', 2, untouched)], history);
+    const saved = JSON.parse(JSON.stringify(history.toJSON()));
+    expect(Object.keys(saved)).toEqual(['a/gradcheck/0']);
+
+    // Reload: a fresh history from the metadata, the same outputs.
+    const reloaded = CheckHistory.fromJSON(saved);
+    const [row] = buildRows([cell('a', 2, after)], reloaded);
+    expect(row.previous).toEqual({ figure: '1.3e-2', tone: 'bad' });
+    // Without the metadata the arrow would be gone.
+    expect(buildRows([cell('a', 2, after)], new CheckHistory())[0].previous).toBeNull();
+    // A run after the reload moves the arrow along.
+    const next = buildRows([cell('a', 3, grad('fail', 0.5))], reloaded);
+    expect(next[0].previous).toEqual({ figure: '4.1e-11', tone: 'ok' });
+  });
+
+  it('drops unreadable entries instead of throwing', () => {
+    const history = CheckHistory.fromJSON({
+      good: { id: 'x', outcome: { figure: '1', tone: 'ok' }, previous: { figure: '2', tone: 'bad' } },
+      badTone: { id: 'y', outcome: { figure: '1', tone: 'pink' }, previous: { figure: '2', tone: 'bad' } },
+      noId: { outcome: { figure: '1', tone: 'ok' }, previous: { figure: '2', tone: 'bad' } },
+      junk: 3
+    });
+    expect(Object.keys(history.toJSON())).toEqual(['good']);
+    expect(CheckHistory.fromJSON('junk').toJSON()).toEqual({});
+    expect(CheckHistory.fromJSON(undefined).toJSON()).toEqual({});
+  });
+
+  it('forgets the cells that are gone', () => {
+    const history = new CheckHistory();
+    buildRows([cell('a', 1, grad('fail', 0.5)), cell('b', 1, grad('fail', 0.5))], history);
+    buildRows([cell('a', 2, grad('pass', 1e-9)), cell('b', 2, grad('pass', 1e-9))], history);
+    history.retain(new Set(['b']));
+    expect(Object.keys(history.toJSON())).toEqual(['b/gradcheck/0']);
+  });
+});
+
+describe('row details', () => {
+  it('carries the divergence line and the failing indices', () => {
+    const divergent = { ...det('diverged', 2), first_divergence: { step: 2, function: 'bptt', line: 7 } };
+    const wrong = { ...grad('fail', 0.5), blocks: [{ name: 'W', shape: [2, 3], flagged: [0, 5], n_flagged: 2 }] };
+    const [d, g] = buildRows([cell('a', 1, divergent, wrong)], new CheckHistory());
+    expect(d.location).toEqual({ name: 'bptt', line: 7 });
+    expect(d.failingIndices).toBeNull();
+    expect(g.location).toBeNull();
+    expect(g.failingIndices).toBe('{"W": [(0, 0), (1, 2)]}');
+  });
+});
+
 describe('filterRows and summarize', () => {
   const rows = buildRows(
     [

@@ -1,10 +1,16 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
 import {
+  failingIndices,
+  formatLocation,
   formatRelError,
   headlineFigure,
   isFailing,
   parseReport,
   ReportSummary,
-  statusTone
+  statusTone,
+  unravelIndex
 } from '../report';
 
 function gradcheck(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -65,7 +71,8 @@ describe('parseReport', () => {
       headline: 'Theta2[:, 0] — 3 of 18 elements wrong',
       maxRelError: 0.0131,
       flat: false,
-      firstDivergence: null
+      firstDivergence: null,
+      failingIndices: null
     });
   });
 
@@ -75,8 +82,20 @@ describe('parseReport', () => {
     expect(report.firstDivergence).toEqual({
       step: 3,
       variable: 'dLdb_c',
-      cause: 'uninitialized_memory'
+      cause: 'uninitialized_memory',
+      location: null
     });
+  });
+
+  it('reads the line a divergence points at, of a function or of the checked cell', () => {
+    const at = (fields: Record<string, unknown>) =>
+      parsed(determinism({ first_divergence: { step: 1, ...fields } })).firstDivergence!.location;
+    expect(at({ function: 'rnn_loss_grads', line: 27 })).toEqual({ name: 'rnn_loss_grads', line: 27 });
+    expect(at({ function: null, line: 3 })).toEqual({ name: null, line: 3 });
+    expect(at({ function: 'f', line: null })).toBeNull();
+    expect(at({ function: 'f', line: 0 })).toBeNull();
+    expect(formatLocation({ name: 'rnn_loss_grads', line: 27 })).toBe('line 27 of rnn_loss_grads');
+    expect(formatLocation({ name: null, line: 3 })).toBe('line 3 of the checked cell');
   });
 
   it('fills optional fields that are missing or mistyped with neutral values', () => {
@@ -106,6 +125,56 @@ describe('parseReport', () => {
 
   it.each([null, undefined, 'report', 3, [gradcheck()], true])('refuses junk %p', junk => {
     expect(reason(junk)).toBe('not a JSON object');
+  });
+});
+
+describe('failingIndices', () => {
+  const block = (name: string, shape: number[], flagged: number[], extra = {}) => ({
+    name,
+    shape,
+    flagged,
+    n_flagged: flagged.length,
+    ...extra
+  });
+
+  it('writes flagged elements as a Python dict of index tuples, 1-D blocks as integers', () => {
+    const blocks = [block('W1', [4, 6], [17, 19]), block('b', [5], [0, 4]), block('ok', [3], [])];
+    expect(failingIndices(blocks)).toBe('{"W1": [(2, 5), (3, 1)], "b": [0, 4]}');
+  });
+
+  it('unravels in C order, like numpy.unravel_index', () => {
+    expect(unravelIndex(23, [2, 3, 4])).toEqual([1, 2, 3]);
+    expect(unravelIndex(5, [2, 3, 4])).toEqual([0, 1, 1]);
+    expect(unravelIndex(0, [])).toEqual([]);
+  });
+
+  it('says when the report kept only the first of many flagged indices', () => {
+    const many = block('emb', [10, 10], [1, 2], { n_flagged: 1500 });
+    expect(failingIndices([many])).toBe('{"emb": [(0, 1), (0, 2)]}  # emb: the first 2 of 1500');
+  });
+
+  it('is null without flagged elements, and skips malformed blocks', () => {
+    expect(failingIndices([block('W', [2, 2], [])])).toBeNull();
+    expect(failingIndices(undefined)).toBeNull();
+    expect(failingIndices([{ name: 'W', shape: 'x', flagged: [1] }, block('b', [3], [2])])).toBe(
+      '{"b": [2]}'
+    );
+  });
+
+  it('matches the worst elements of every failing fixture report', () => {
+    const dir = path.resolve(__dirname, '../../../tests/fixtures/reports');
+    for (const name of fs.readdirSync(dir).filter(n => n.startsWith('gradcheck'))) {
+      const report = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
+      for (const b of report.blocks) {
+        // Every flagged worst element's multi_index is what the literal lists for it.
+        for (const element of b.worst.filter((e: { index: number }) => b.flagged.includes(e.index))) {
+          expect(unravelIndex(element.index, b.shape)).toEqual(element.multi_index);
+        }
+      }
+      const literal = parsed(report).failingIndices;
+      const anyFlagged = report.blocks.some((b: { flagged: number[] }) => b.flagged.length > 0);
+      expect({ name, listed: literal !== null }).toEqual({ name, listed: anyFlagged });
+    }
   });
 });
 
