@@ -18,7 +18,7 @@ import numpy as np
 from nbgrad import __version__
 from nbgrad.gradcheck.checks import BlockCheck
 from nbgrad.gradcheck.diagnose import Diagnosis
-from nbgrad.gradcheck.heatmap import heatmap
+from nbgrad.gradcheck.heatmap import MAX_CELLS, PASSING_CELLS, heatmap
 from nbgrad.gradcheck.noise import Noise
 from nbgrad.report.base import SCHEMA_VERSION, json_float
 
@@ -79,7 +79,8 @@ def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
         # Kinks and rounding-scattered elements have no verdict: like max_rel_error, the map
         # leaves them out.
         "heatmap": heatmap(
-            np.where(check.kink | check.unresolved, np.nan, check.rel_error), block.shape
+            np.where(check.kink | check.unresolved, np.nan, check.rel_error), block.shape,
+            PASSING_CELLS if diagnosis.passed else MAX_CELLS,
         ),
         "taylor": diagnosis.taylor,
         **extra,
