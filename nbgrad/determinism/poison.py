@@ -177,12 +177,27 @@ def poisoned(pattern: int, namespace: dict[str, Any], registry: AllocationRegist
              cell_filename: str | None) -> Iterator[None]:
     """Within the block, fresh allocations are filled with ``pattern`` and registered."""
     cupy = sys.modules.get("cupy")
-    previous_allocator = cupy.cuda.memory.get_allocator() if cupy is not None else None
-    try:
-        with _wrapped_allocators(_array_modules(), pattern, namespace, registry, cell_filename):
-            if cupy is not None:
-                cupy.cuda.set_allocator(_poisoning_allocator(previous_allocator, pattern))
-            yield
-    finally:
+    with _wrapped_allocators(_array_modules(), pattern, namespace, registry, cell_filename), \
+            ExitStack() as allocator:
         if cupy is not None:
-            cupy.cuda.set_allocator(previous_allocator)
+            _install_poisoning_allocator(cupy, pattern, allocator)
+        yield
+
+
+def _install_poisoning_allocator(cupy: ModuleType, pattern: int,
+                                 restore: ExitStack) -> None:
+    """Wrap CuPy's allocator in use so that it poisons each block; ``restore`` puts it back.
+
+    The global allocator is replaced, unless the user is inside
+    ``cupy.cuda.using_allocator``: there the thread-local allocator is the one
+    in use and ``set_allocator`` raises ``ValueError``, so the wrapper goes on
+    top of it thread-locally instead (and the global one is never touched).
+    """
+    previous = cupy.cuda.get_allocator()
+    poisoning = _poisoning_allocator(previous, pattern)
+    try:
+        cupy.cuda.set_allocator(poisoning)
+    except ValueError:
+        restore.enter_context(cupy.cuda.using_allocator(poisoning))
+    else:
+        restore.callback(cupy.cuda.set_allocator, previous)
