@@ -51,7 +51,7 @@ def test_gradcheck_block_table_rows_are_aligned_and_complete(path: Path) -> None
         assert row.startswith(block["name"])
         assert block["dtype"] in row and fmt.shape(block["shape"]) in row
         assert row[columns:].startswith(fmt.num(block["max_rel_error"]))
-        assert f"{block['n_flagged']}/{block['checked']}" in row
+        assert fmt.checked_words(block, report["mode"]) in row
         assert ", ".join(block["diagnoses"]) in row
 
 
@@ -73,7 +73,7 @@ def test_failing_elements_and_findings_appear(path: Path) -> None:
     for finding in report["findings"]:
         assert finding["message"] in text
     if report["blocks"][0]["scale"] is not None:
-        assert f"c = {report['blocks'][0]['scale']:.4g}" in text
+        assert f"factor {report['blocks'][0]['scale']:.3g} (analytic ÷ numeric)" in text
 
 
 @pytest.mark.parametrize("path", DETERMINISM, ids=lambda p: p.stem)
@@ -103,7 +103,10 @@ def test_identical_steps_are_compacted_and_long_tables_cut() -> None:
     text = render_text(report)
     assert "0–3   identical" in text
     template = report["per_step"][-1]
-    report["per_step"] = [dict(template, step=s) for s in range(40)]
+    assert template["diverged"]
+    # Alternating divergent and identical steps: nothing to merge, so the table is cut.
+    report["per_step"] = [dict(template, step=s, diverged=template["diverged"] if s % 2 else [])
+                          for s in range(40)]
     rows = render_text(report).split("per step:\n")[1].split("\n\n")[0].splitlines()
     assert len(rows) == 1 + MAX_STEP_ROWS + 1
     assert f"{40 - MAX_STEP_ROWS} more rows in the JSON" in rows[-1]
@@ -114,6 +117,17 @@ def test_not_a_report_is_refused_with_the_culprit() -> None:
         render_text({"kind": "lossplot"})
     with pytest.raises(ReportFormatError, match="got list"):
         render_text([])  # type: ignore[arg-type]
+
+
+def test_repeated_rows_are_one_row_saying_the_range() -> None:
+    """Seed 000: the same variables non-finite at every step read as one row, not 24."""
+    template = {"diverged": ["dLdb_c"], "max_abs_diff": None, "by_variable": {"dLdb_c": None}}
+    steps = [dict(template, step=s) for s in range(24)]
+    assert [(label, row["difference"]) for label, row in fmt.compact_steps(steps, 12)] == [
+        ("0–23", "non-finite")]
+    steps[3] = dict(steps[3], max_abs_diff=2e-3)
+    rows = fmt.compact_steps(steps, 12)
+    assert len(rows) == 1 and "non-finite at 23 of 24 steps" in rows[0][1]["difference"]
 
 
 @given(st.lists(st.booleans(), min_size=1, max_size=60))

@@ -16,6 +16,35 @@ MISSING = "—"
 Rendered = TypeVar("Rendered")
 KINDS = ("gradcheck", "determinism")
 
+# --- colours of the static HTML --------------------------------------------------------
+# Every colour text sits on goes through a JupyterLab theme variable, with the light
+# theme's value as the fallback: the same markup reads in JupyterLab's light, dark and
+# high-contrast themes, and in front ends with no JupyterLab CSS at all (GitHub,
+# nbviewer, nbconvert's classic template), where the fallbacks apply.  The report's root
+# sets its own background from the same variables, so the fallback text never lands on
+# a dark page.  Badges (verdicts) carry a fixed colour *pair* (white on a dark hue,
+# at least 5:1) and so need no theme.  Plots are images, which cannot see CSS
+# variables: they draw their own white background (:mod:`nbgrad.report.svg`).
+TEXT = "var(--jp-content-font-color1, #1a1a1a)"
+TEXT_SECONDARY = "var(--jp-content-font-color2, #555555)"
+BACKGROUND = "var(--jp-layout-color0, #ffffff)"
+CODE_BACKGROUND = "var(--jp-cell-editor-background, #f5f5f5)"
+BORDER = "var(--jp-border-color1, #bdbdbd)"
+RULE = "var(--jp-border-color2, #e0e0e0)"
+LINK = "var(--jp-content-link-color, #0d47a1)"
+HIGHLIGHT = "var(--jp-rendermime-error-background, #ffdddd)"
+FONT = "var(--jp-content-font-family, sans-serif)"
+CODE_FONT = "var(--jp-code-font-family, monospace)"
+#: Where each diagnosis code, finding and cause is explained, with what its confidence
+#: is computed from (one anchor per code, see :func:`doc_link`).  Repository-relative:
+#: the one place to point at a published copy once the project has an address.
+DIAGNOSES_DOC = "docs/diagnoses.md"
+
+
+def doc_link(code: str) -> str:
+    """The address of ``code``'s section in docs/diagnoses.md (anchors are the codes)."""
+    return f"{DIAGNOSES_DOC}#{code.replace('_', '-')}"
+
 
 def report_kind(report: Any) -> str:
     """Return ``report["kind"]``, or raise naming what was received instead."""
@@ -70,6 +99,20 @@ def step_difference(step: dict[str, Any]) -> str:
     return num(step["max_abs_diff"])
 
 
+def variable_difference(step: dict[str, Any], name: str) -> str:
+    """``name``'s max abs difference at ``step``; ``non-finite (NaN/Inf)`` when null there."""
+    value = step["by_variable"].get(name)
+    return "non-finite (NaN/Inf, e.g. poison)" if value is None else num(value)
+
+
+def first_steps(report: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
+    """Each tracked variable with the first per-step row that lists it as diverged (or None)."""
+    return [
+        (name, next((s for s in report["per_step"] if name in s["diverged"]), None))
+        for name in report["tracked"]
+    ]
+
+
 def plain(value: float | None) -> str:
     """Gradient values: enough significant digits to compare analytic with numeric."""
     return MISSING if value is None else f"{value:.6g}"
@@ -97,11 +140,89 @@ def shape(dims: Sequence[int]) -> str:
     return "×".join(str(d) for d in dims) if dims else "scalar"
 
 
+def unravel(index: int, dims: Sequence[int]) -> list[int]:
+    """C-order multi-index of flat ``index`` in a block of shape ``dims``."""
+    position = []
+    for size in reversed(dims):
+        index, rest = divmod(index, size) if size else (index, 0)
+        position.append(rest)
+    return position[::-1]
+
+
+def ratio(element: dict[str, Any]) -> str:
+    """analytic ÷ numeric of a (real) element, e.g. ``-1`` for a flipped sign; — when undefined."""
+    analytic, numeric = element["analytic"], element["numeric"]
+    if analytic is None or not numeric or element.get("analytic_imag") is not None:
+        return MISSING
+    return f"{analytic / numeric:.3g}"
+
+
 def element(block: str, multi_index: Sequence[int]) -> str:
     """``Theta2[0, 3]``: how the user would index the element in their own code."""
     if not multi_index:
         return block
     return f"{block}[{', '.join(str(i) for i in multi_index)}]"
+
+
+def checked_words(block: dict[str, Any], mode: str) -> str:
+    """What was checked and what was found, in the block's own numbers.
+
+    Full mode: ``"5 of 20 wrong"``.  Fast mode says how many elements were
+    checked one by one out of the block (``"3 of 6400 checked one by one, 1
+    wrong"``), never a ratio of two unrelated counts.  A flat block says so:
+    there is nothing to count wrong.
+    """
+    if "flat" in block["diagnoses"]:
+        return f"cost flat: nothing to train ({block['checked']} of {block['size']} checked)"
+    if mode != "fast":
+        return f"{block['n_flagged']} of {block['checked']} wrong"
+    fast = block.get("fast") or {}
+    if block["checked"] == 0:
+        directions = fast.get("directions")
+        tested = f" ({directions} random directions)" if directions else ""
+        return f"none of {block['size']} checked one by one{tested}"
+    sampled = fast.get("sampled") or 0
+    drawn = f", {sampled} of them sampled at random" if sampled else ""
+    return (f"{block['checked']} of {block['size']} checked one by one{drawn}, "
+            f"{block['n_flagged']} wrong")
+
+
+def diagnosis_words(block: dict[str, Any]) -> str:
+    """The block's diagnosis codes, the scale factor said as what it is."""
+    words = ", ".join(block["diagnoses"])
+    if block.get("scale") is not None:
+        words += f", factor {block['scale']:.3g} (analytic ÷ numeric)"
+    return words
+
+
+def unique_findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each finding once: the same code and message for several blocks is printed one time."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for item in findings:
+        key = (item["code"], item["message"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept
+
+
+def failing_indices(blocks: list[dict[str, Any]], limit: int | None = None) -> str:
+    """The flagged elements as a Python literal, ``{'W1': [(2, 5), (3, 1)]}``, to paste into code.
+
+    ``limit`` keeps the first elements of each block (the JSON lists up to 1000).
+    """
+    entries = []
+    for block in blocks:
+        if not block["flagged"]:
+            continue
+        dims = block["shape"]
+        items = [
+            str(tuple(unravel(i, dims))) if len(dims) > 1 else str(i)
+            for i in block["flagged"][:limit]
+        ]
+        entries.append(f"{block['name']!r}: [{', '.join(items)}]")
+    return "{" + ", ".join(entries) + "}"
 
 
 def seconds(value: float) -> str:
@@ -117,19 +238,35 @@ StepRow = tuple[str, dict[str, Any]]
 
 
 def compact_steps(per_step: list[dict[str, Any]], max_rows: int) -> list[StepRow]:
-    """Merge runs of identical steps into ``a–b`` rows and cut after ``max_rows`` rows."""
+    """Merge runs of steps where the same variables diverged into ``a–b`` rows; cut at ``max_rows``.
+
+    A merged row's difference reads as the range over its steps (``1.0e-07 … 3.0e-02``),
+    ``non-finite`` when every step's is NaN/Inf, and says how many were when some were.
+    """
     rows: list[StepRow] = []
     start = 0
     while start < len(per_step):
         end = start
-        if not per_step[start]["diverged"]:
-            while end + 1 < len(per_step) and not per_step[end + 1]["diverged"]:
-                end += 1
+        diverged = per_step[start]["diverged"]
+        while end + 1 < len(per_step) and per_step[end + 1]["diverged"] == diverged:
+            end += 1
         first, last = per_step[start]["step"], per_step[end]["step"]
-        rows.append((str(first) if first == last else f"{first}–{last}", per_step[start]))
+        merged = dict(per_step[start], difference=_difference_range(per_step[start:end + 1]))
+        rows.append((str(first) if first == last else f"{first}–{last}", merged))
         start = end + 1
     if len(rows) > max_rows:
         hidden = len(rows) - max_rows
-        more = {"diverged": [f"{hidden} more rows in the JSON"], "max_abs_diff": None}
+        more = {"diverged": [f"{hidden} more rows in the JSON"], "max_abs_diff": None,
+                "difference": ""}
         rows = [*rows[:max_rows], ("…", more)]
     return rows
+
+
+def _difference_range(steps: list[dict[str, Any]]) -> str:
+    texts = [step_difference(step) for step in steps]
+    if len(set(texts)) == 1:
+        return texts[0]
+    finite = [s["max_abs_diff"] for s in steps if s["max_abs_diff"] is not None]
+    non_finite = texts.count("non-finite")
+    span = f"{num(min(finite))} … {num(max(finite))}" if finite else MISSING
+    return span + (f" (non-finite at {non_finite} of {len(steps)} steps)" if non_finite else "")

@@ -27,8 +27,12 @@ PASS_DARK = (49, 120, 189)
 FAIL_LIGHT = (244, 109, 67)
 FAIL_DARK = (165, 0, 38)
 UNCHECKED = (224, 224, 224)
+#: A flat block's cells: its tiny relative errors are not "ok", the cost does not move.
+FLAT = (222, 170, 40)
 #: Cell edge in pixels: large blocks get smaller cells, so the map stays under ~500 px wide.
 MAX_CELL_PX = 16
+#: Shades of blue a passing cell can take (fewer shades: longer runs of merged cells).
+PASS_SHADES = 6
 MIN_CELL_PX = 9
 
 
@@ -61,38 +65,101 @@ def render_heatmap(block: dict[str, Any]) -> str:
     """The block's heatmap as a sanitiser-safe table, or a note when the report has none.
 
     Markup per cell is kept minimal (a 48×48 map has 2304 cells): sizes come
-    from ``col`` and ``tr``, gaps from ``border-spacing``; a cell carries only
-    its colour (``bgcolor``, which the sanitiser allows on ``td``), its hover
-    text and, when failing, a class and a dark outline.
+    from ``col`` and ``tr``, gaps from ``border-spacing``, text colour from the
+    table.  A failing cell carries its colour (``bgcolor``, which the sanitiser
+    allows on ``td``), its hover text, a class and a dark outline; passing cells
+    are one of a few shades, and a run of equal ones in a row is one cell
+    (``colspan``) whose hover text is the row's worst error.  That keeps a
+    passing report's page small whatever the block's size.
     """
     heatmap = block.get("heatmap")
     if heatmap is None:
-        return '<p style="color: #666666">No heatmap in this report for this block.</p>'
+        return (f'<p style="color: {fmt.TEXT_SECONDARY}">'
+                "No heatmap in this report for this block.</p>")
     px = _cell_px(heatmap["cols"])
     n_rows, n_cols = _layout(block)
-    col_step = max(1, math.ceil(heatmap["cols"] / 12))
-    columns = "<col>" + f'<col style="width: {px}px">' * heatmap["cols"]
+    step = max(1, math.ceil(heatmap["cols"] / 12))
+    columns = "<col>" + f'<col style="width:{px}px">' * heatmap["cols"]
     header = "".join(
-        _axis_label(_span(j, heatmap["cols"], n_cols) if j % col_step == 0 else "")
-        for j in range(heatmap["cols"])
+        f'<td colspan="{min(step, heatmap["cols"] - j)}">{_span(j, heatmap["cols"], n_cols)}</td>'
+        for j in range(0, heatmap["cols"], step)
     )
     rows = "".join(
-        f'<tr style="height: {px}px">{_axis_label(_span(i, heatmap["rows"], n_rows))}'
-        + "".join(_cell(block, i, j, value) for j, value in enumerate(values))
-        + "</tr>"
+        f'<tr style="height:{px}px"><td>{_span(i, heatmap["rows"], n_rows)}</td>'
+        + _row_cells(block, i, values) + "</tr>"
         for i, values in enumerate(heatmap["values"])
     )
     return (
         '<div style="display: inline-block; vertical-align: top; margin: 4px 18px 4px 0">'
         f'<div style="font-size: 12px; margin-bottom: 2px">{_caption(block)}</div>'
         '<table class="nbgrad-heatmap" style="border-collapse: separate; border-spacing: 1px; '
-        f'table-layout: fixed; font-size: 9px; line-height: 1">{columns}'
-        f"<tr><th></th>{header}</tr>{rows}</table></div>"
+        f'table-layout: fixed; font-size: 9px; line-height: 1; color: {fmt.TEXT_SECONDARY}">'
+        f"{columns}<tr><td></td>{header}</tr>{rows}</table></div>"
     )
 
 
-def legend(tolerance: float) -> str:
-    """A colour bar from 1e-16 through the tolerance to 1, with the three values labelled."""
+def _row_cells(block: dict[str, Any], i: int, values: list[float | None]) -> str:
+    """One heatmap row: failing cells one by one, runs of one passing shade merged."""
+    cells, j = [], 0
+    while j < len(values):
+        if _fails(block, values[j]):
+            title = html.escape(_cell_title(block, i, j, values[j]))
+            cells.append(f'<td class="nbgrad-fail" title="{title}" '
+                         f'bgcolor="{hex_colour(_colour(block, values[j]))}" '
+                         'style="outline:1px solid #3a0010"></td>')
+            j += 1
+            continue
+        colour = _colour(block, values[j])
+        end = j
+        while (end + 1 < len(values) and not _fails(block, values[end + 1])
+               and _colour(block, values[end + 1]) == colour):
+            end += 1
+        span = f' colspan="{end - j + 1}"' if end > j else ""
+        title = html.escape(_run_title(block, i, j, end, values[j:end + 1]))
+        cells.append(f'<td{span} title="{title}" bgcolor="{hex_colour(colour)}"></td>')
+        j = end + 1
+    return "".join(cells)
+
+
+def _fails(block: dict[str, Any], value: float | None) -> bool:
+    return value is not None and value > block["tolerance"] and "flat" not in block["diagnoses"]
+
+
+def _colour(block: dict[str, Any], value: float | None) -> tuple[int, int, int]:
+    if "flat" in block["diagnoses"] and value is not None:
+        return FLAT
+    colour = cell_colour(value, block["tolerance"])
+    if value is None or value > block["tolerance"]:
+        return colour
+    return cell_colour(_shade(value, block["tolerance"]), block["tolerance"])
+
+
+def _shade(value: float, tolerance: float) -> float:
+    """A passing value rounded to one of ``PASS_SHADES`` levels of the log scale."""
+    t = (_log(value) - LOG_FLOOR) / (_log(tolerance) - LOG_FLOOR)
+    level = round(min(1.0, max(0.0, t)) * (PASS_SHADES - 1)) / (PASS_SHADES - 1)
+    return 10.0 ** (LOG_FLOOR + level * (_log(tolerance) - LOG_FLOOR))
+
+
+def _run_title(block: dict[str, Any], i: int, first: int, last: int,
+               values: list[float | None]) -> str:
+    checked = [v for v in values if v is not None]
+    if first == last or not checked:
+        return _cell_title(block, i, first, checked[0] if checked else None)
+    where = _cell_title(block, i, first, None).rsplit("[", 1)[0]
+    heatmap = block["heatmap"]
+    _, n_cols = _layout(block)
+    start = _span(first, heatmap["cols"], n_cols).split("–")[0]
+    stop = _span(last, heatmap["cols"], n_cols).split("–")[-1]
+    rows = _span(i, heatmap["rows"], _layout(block)[0])
+    index = f"{start}–{stop}" if len(block["shape"]) <= 1 else f"{rows}, {start}–{stop}"
+    if "flat" in block["diagnoses"]:
+        return f"{where}[{index}] flat: the cost does not change"
+    return f"{where}[{index}] at most {fmt.num(max(checked))}"
+
+
+def legend(tolerance: float, flat: bool = False) -> str:
+    """A colour bar from 1e-16 through the tolerance to 1; the flat swatch when a block is flat."""
     exponents = range(int(LOG_FLOOR), 1, 2)
     swatches = "".join(
         f'<span title="{html.escape(fmt.num(10.0**e, 0))}" style="display: inline-block; '
@@ -104,21 +171,17 @@ def legend(tolerance: float) -> str:
         f'<span style="display: inline-block; width: 14px; height: 10px; margin-left: 10px; '
         f'background-color: {rgb(UNCHECKED)}"></span> not checked'
     )
+    if flat:
+        unchecked += (
+            f'<span style="display: inline-block; width: 14px; height: 10px; margin-left: 10px; '
+            f'background-color: {rgb(FLAT)}"></span> flat: the cost does not change'
+        )
     return (
-        '<div class="nbgrad-legend" style="font-size: 11px; color: #444444; margin: 2px 0">'
+        f'<div class="nbgrad-legend" style="font-size: 11px; color: {fmt.TEXT}; '
+        'margin: 2px 0">'
         f"rel. error 1e-16 {swatches} 1 &nbsp; (tolerance {html.escape(fmt.num(tolerance, 0))};"
         f" red = failing) {unchecked}</div>"
     )
-
-
-def _cell(block: dict[str, Any], i: int, j: int, value: float | None) -> str:
-    tolerance = block["tolerance"]
-    colour = hex_colour(cell_colour(value, tolerance))
-    title = html.escape(_cell_title(block, i, j, value))
-    if value is not None and value > tolerance:
-        return (f'<td class="nbgrad-fail" title="{title}" bgcolor="{colour}" '
-                'style="outline: 1px solid #3a0010"></td>')
-    return f'<td title="{title}" bgcolor="{colour}"></td>'
 
 
 def _cell_title(block: dict[str, Any], i: int, j: int, value: float | None) -> str:
@@ -132,6 +195,8 @@ def _cell_title(block: dict[str, Any], i: int, j: int, value: float | None) -> s
         where = f"{block['name']}[{_span(i, heatmap['rows'], n_rows)}, {cols}]"
     if value is None:
         return f"{where} not checked"
+    if "flat" in block["diagnoses"]:
+        return f"{where} flat: the cost does not change"
     return f"{where} {fmt.num(value)}{' FAILS' if value > block['tolerance'] else ''}"
 
 
@@ -144,9 +209,10 @@ def _caption(block: dict[str, Any]) -> str:
         else ""
     )
     view = "" if len(block["shape"]) <= 2 else f" viewed as {n_rows}×{n_cols}"
+    mode = "fast" if block.get("fast") else "full"  # only fast mode's blocks carry ``fast``
     return html.escape(
         f"{block['name']} ({fmt.shape(block['shape'])}{view}{pooled}): "
-        f"{block['n_flagged']} of {block['checked']} checked elements fail"
+        f"{fmt.checked_words(block, mode)}"
     )
 
 
@@ -162,10 +228,6 @@ def _span(position: int, pooled: int, full: int) -> str:
     start = position * full // pooled
     stop = max(start, (position + 1) * full // pooled - 1)
     return str(start) if start == stop else f"{start}–{stop}"
-
-
-def _axis_label(text: str) -> str:
-    return f'<th style="font-weight: normal; color: #555555">{html.escape(text)}</th>'
 
 
 def _cell_px(cols: int) -> int:

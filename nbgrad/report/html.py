@@ -27,21 +27,28 @@ from typing import Any
 from nbgrad.report import fmt, heatmap, svg
 
 ROOT_STYLE = (
-    "font-family: sans-serif; font-size: 13px; color: #222222; line-height: 1.35; "
-    "border: 1px solid #d0d0d0; border-radius: 4px; padding: 8px 12px; max-width: 980px"
+    f"font-family: {fmt.FONT}; font-size: 13px; color: {fmt.TEXT}; "
+    f"background-color: {fmt.BACKGROUND}; line-height: 1.35; border: 1px solid {fmt.BORDER}; "
+    "border-radius: 4px; padding: 8px 12px; max-width: 980px"
 )
 TABLE_STYLE = "border-collapse: collapse; margin: 4px 0 10px 0; font-size: 12px"
-CELL_STYLE = "border-bottom: 1px solid #e4e4e4; padding: 2px 10px 2px 0; text-align: left"
+#: Header cells only: body cells stay bare (a 20-row table would repeat any style 120 times),
+#: JupyterLab, nbconvert and GitHub style table cells themselves.
+CELL_STYLE = f"border-bottom: 1px solid {fmt.RULE}; padding: 2px 10px 2px 0; text-align: left"
 PRE_STYLE = (
-    "background-color: #f6f6f6; padding: 6px; font-size: 12px; overflow-x: auto; "
-    "white-space: pre; font-family: monospace; margin: 4px 0"
+    f"background-color: {fmt.CODE_BACKGROUND}; color: {fmt.TEXT}; padding: 6px; "
+    f"font-size: 12px; overflow-x: auto; white-space: pre; font-family: {fmt.CODE_FONT}; "
+    "margin: 4px 0"
 )
+NOTE_STYLE = f"margin: 2px 0; color: {fmt.TEXT_SECONDARY}"
+#: Badge backgrounds: white text on each is at least 5:1, whatever the theme around it.
 STATUS_COLOURS = {
     "pass": "#1a7f37",
     "deterministic": "#1a7f37",
     "fail": "#b42318",
     "diverged": "#b42318",
-    "error": "#9a6700",
+    "error": "#8a5a00",
+    "flat": "#8a5a00",
 }
 STATUS_WORDS = {
     "pass": "PASS — the analytic gradient matches",
@@ -50,9 +57,12 @@ STATUS_WORDS = {
     "diverged": "DIVERGED — the runs disagree",
     "error": "ERROR — the check could not finish",
 }
-#: Heatmap cells in one static page (about 70 bytes each): failing blocks are drawn
-#: first; blocks beyond the budget are in the table, the widget and the JSON.
-HEATMAP_CELL_BUDGET = 6000
+#: Heatmap cells in one static page: failing blocks are drawn first; blocks beyond the
+#: budget are in the table, the widget and the JSON.  With the size budget of a saved
+#: notebook (docs: a failing report under 150 KB) this is two full 48×48 maps and change.
+HEATMAP_CELL_BUDGET = 5000
+#: Rows of the worst-elements table when nothing fails.
+PASSING_ROWS = 5
 SORT_KEYS: dict[str, Callable[[tuple[str, dict[str, Any]]], Any]] = {
     "rel. error": lambda pair: -(pair[1]["rel_error"] or 0.0),
     "|analytic − numeric|": lambda pair: -abs((pair[1]["analytic"] or 0.0)
@@ -78,31 +88,38 @@ def wrap(report: dict[str, Any], inner: str) -> str:
 def header(report: dict[str, Any]) -> str:
     """Coloured verdict bar in words, the headline, what was checked and the cost."""
     status = report.get("status", "error")
-    colour = STATUS_COLOURS.get(status, "#555555")
     words = STATUS_WORDS.get(status, status)
     return (
-        f'<div class="nbgrad-status" style="background-color: {colour}; color: #ffffff; '
-        f'font-weight: bold; padding: 4px 8px; border-radius: 3px">'
+        f'<div class="nbgrad-status" style="{_badge_style(status)}; padding: 4px 8px">'
         f"nbgrad {html.escape(report['kind'])}: {html.escape(words)}</div>"
         f'<p class="nbgrad-headline" style="font-size: 14px; font-weight: bold; margin: 6px 0">'
         f"{html.escape(report.get('headline', ''))}</p>"
-        f'<p style="margin: 2px 0; color: #555555">checked <code>'
+        f'<p style="{NOTE_STYLE}">checked <code>'
         f"{html.escape(report.get('label', ''))}</code> · {html.escape(_facts(report))}</p>"
     )
+
+
+def _badge_style(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "#555555")
+    return (f"background-color: {colour}; color: #ffffff; font-weight: bold; "
+            "border-radius: 3px")
+
+
+def badge(status: str, word: str) -> str:
+    """A verdict word on its own background (readable on any page colour)."""
+    return f'<span style="{_badge_style(status)}; padding: 0 4px">{html.escape(word)}</span>'
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], css_class: str) -> str:
     """A plain table; ``rows`` hold HTML that the caller has already escaped."""
     head = "".join(f'<th style="{CELL_STYLE}">{html.escape(h)}</th>' for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f'<td style="{CELL_STYLE}">{cell}</td>' for cell in row) + "</tr>"
-        for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return f'<table class="{css_class}" style="{TABLE_STYLE}"><tr>{head}</tr>{body}</table>'
 
 
 def heading(text: str) -> str:
-    return f'<h4 style="margin: 12px 0 2px 0; font-size: 13px">{html.escape(text)}</h4>'
+    return (f'<h4 style="margin: 12px 0 2px 0; font-size: 13px; color: {fmt.TEXT}">'
+            f"{html.escape(text)}</h4>")
 
 
 # --- gradient reports -------------------------------------------------------------------
@@ -113,12 +130,15 @@ def gradcheck_body(report: dict[str, Any]) -> str:
     return (
         findings(report)
         + heading("Blocks")
-        + block_table(blocks)
+        + block_table(blocks, report["mode"])
         + heading("Relative error per element")
-        + heatmap.legend(report["tolerance"])
+        + heatmap.legend(report["tolerance"], any("flat" in b["diagnoses"] for b in blocks))
         + heatmaps(blocks)
-        + step_curve(report)
         + worst_elements(blocks, "rel. error")
+        + failing_indices(blocks)
+        + scatters(blocks)
+        + step_curve(report)
+        + taylor_test(report)
     )
 
 
@@ -131,7 +151,7 @@ def heatmaps(blocks: list[dict[str, Any]]) -> str:
             left -= heatmap.cell_count(block)
     omitted = [b["name"] for b in blocks if b not in shown]
     note = (
-        f'<p style="margin: 2px 0; color: #555555">Not drawn here (page size): '
+        f'<p style="{NOTE_STYLE}">Not drawn here (page size): '
         f"{html.escape(', '.join(omitted))}; see the live widget or the JSON.</p>"
         if omitted else ""
     )
@@ -139,17 +159,30 @@ def heatmaps(blocks: list[dict[str, Any]]) -> str:
 
 
 def findings(report: dict[str, Any]) -> str:
-    if not report["findings"]:
+    """Each finding once, its confidence linked to what that confidence is computed from."""
+    items = fmt.unique_findings(report["findings"])
+    if not items:
         return ""
-    items = "".join(
+    rows = "".join(
         f"<li><strong>{html.escape(fmt.percent(f['confidence']))}</strong> "
-        f"{html.escape(f['message'])}</li>"
-        for f in report["findings"]
+        f"{html.escape(f['message'])} {_basis(f)}</li>"
+        for f in items
     )
-    return f'{heading("Findings")}<ul class="nbgrad-findings" style="margin: 2px 0">{items}</ul>'
+    return f'{heading("Findings")}<ul class="nbgrad-findings" style="margin: 2px 0">{rows}</ul>'
 
 
-def block_table(blocks: list[dict[str, Any]]) -> str:
+def _basis(item: dict[str, Any]) -> str:
+    """What the confidence rests on: the finding's own evidence when the report has it, a link."""
+    evidence = item["details"].get("evidence")
+    said = f"{html.escape(str(evidence))}; " if evidence else ""
+    return (f'<span style="color: {fmt.TEXT_SECONDARY}; font-size: 11px">({said}'
+            f'<a style="color: {fmt.LINK}" rel="nofollow" '
+            f'href="{html.escape(fmt.doc_link(item["code"]))}">'
+            f"how <code>{html.escape(item['code'])}</code> and its confidence are decided</a>)"
+            "</span>")
+
+
+def block_table(blocks: list[dict[str, Any]], mode: str = "full") -> str:
     rows = [
         [
             f"<code>{html.escape(b['name'])}</code>",
@@ -158,13 +191,13 @@ def block_table(blocks: list[dict[str, Any]]) -> str:
             _verdict_cell(b),
             html.escape(fmt.num(b["max_rel_error"])),
             html.escape(fmt.num(b["tolerance"], 0)),
-            html.escape(f"{b['n_flagged']} / {b['checked']}"),
-            html.escape(", ".join(b["diagnoses"]) + _scale(b)),
+            html.escape(fmt.checked_words(b, mode)),
+            html.escape(fmt.diagnosis_words(b)),
         ]
         for b in blocks
     ]
     headers = ["block", "shape", "dtype", "verdict", "max rel. error", "tolerance",
-               "wrong / checked", "diagnosis"]
+               "checked", "diagnosis"]
     return table(headers, rows, "nbgrad-blocks")
 
 
@@ -173,24 +206,56 @@ def step_curve(report: dict[str, Any], inline: bool = False) -> str:
     curve = report.get("step_curve")
     if curve is None:
         return ""
-    tolerance = next((b["tolerance"] for b in report["blocks"] if b["name"] == curve["block"]),
-                     report["tolerance"])
-    plot = svg.step_curve_plot(curve, tolerance)
+    block = next((b for b in report["blocks"] if b["name"] == curve["block"]), None)
+    tolerance = block["tolerance"] if block else report["tolerance"]
+    shape = block["shape"] if block else []
+    plot = svg.step_curve_plot(curve, tolerance, shape)
     return (
-        heading("Error versus step size (worst element)")
+        heading(f"Error versus step size: {plot.title.partition(':')[0]} (the worst element)")
         + _plot(plot, inline, "nbgrad-step-curve")
-        + f'<p style="margin: 0; color: #555555; font-size: 11px">chosen step '
+        + f'<p style="{NOTE_STYLE}; font-size: 11px">chosen step '
         f"{html.escape(fmt.num(curve['chosen_step'], 1))}: too small a step is dominated by "
         "round-off (left arm of the V), too large a step by truncation error (right arm); "
         "a wrong gradient keeps the curve flat at the size of the bug.</p>"
     )
 
 
-def worst_elements(blocks: list[dict[str, Any]], sort: str, limit: int = 20) -> str:
-    """Worst elements with analytic and numeric side by side: the failing ones, if any fail."""
+def scatters(blocks: list[dict[str, Any]], inline: bool = False) -> str:
+    """Analytic against numeric for each failing block's listed elements: on y = x when right.
+
+    Passing blocks get none: every point would sit on y = x, which the Taylor test and the
+    step curve already show, and the page stays within a saved notebook's size budget.
+    """
+    plots = [svg.scatter_plot(b) for b in blocks if b["worst"] and not b["passed"]]
+    if not plots:
+        return ""
+    return (heading("Analytic versus numeric (each block's worst elements)")
+            + "".join(_plot(plot, inline, "nbgrad-scatter") for plot in plots)
+            + f'<p style="{NOTE_STYLE}; font-size: 11px">Points on the dashed line y = x agree; '
+            "on y = −x the sign is flipped; on another line through 0 a factor is missing. "
+            "Failing elements are red crosses. Axes are symmetric-log (linear near 0).</p>")
+
+
+def taylor_test(report: dict[str, Any], inline: bool = False) -> str:
+    """The convergence-order (Taylor) test per block, when the report carries one."""
+    plot = svg.taylor_plot(report)
+    if plot is None:
+        return ""
+    return (heading("Taylor test: remainder versus step (slope 2 = right gradient)")
+            + _plot(plot, inline, "nbgrad-taylor"))
+
+
+def worst_elements(blocks: list[dict[str, Any]], sort: str, limit: int = 20,
+                   compact: bool = True) -> str:
+    """Worst elements with analytic and numeric side by side: the failing ones, if any fail.
+
+    With none failing, the static page (``compact``) shows the ``PASSING_ROWS`` closest
+    calls, enough to show the margin; the widget shows every listed element.
+    """
     pairs = [(b["name"], item) for b in blocks for item in b["worst"]]
-    failing = [(name, item) for name, item in pairs
-               if (item["rel_error"] or 0.0) > _tolerance(blocks, name)]
+    failing = [(name, item) for name, item in pairs if _flagged(blocks, name, item)]
+    if not failing and compact:
+        limit = min(limit, PASSING_ROWS)
     pairs = failing or pairs
     if not pairs:
         return ""
@@ -200,33 +265,50 @@ def worst_elements(blocks: list[dict[str, Any]], sort: str, limit: int = 20) -> 
             f"<code>{html.escape(fmt.element(name, item['multi_index']))}</code>",
             html.escape(fmt.gradient_value(item, "analytic")),
             html.escape(fmt.gradient_value(item, "numeric")),
-            _error_cell(item["rel_error"], _tolerance(blocks, name)),
+            html.escape(fmt.ratio(item)),
+            _error_cell(item["rel_error"], _block(blocks, name)["tolerance"]),
             html.escape(fmt.num(item["step"], 1)),
         ]
         for name, item in pairs[:limit]
     ]
-    headers = ["element", "analytic", "numeric", "rel. error", "step"]
+    headers = ["element", "analytic", "numeric", "analytic ÷ numeric", "rel. error", "step"]
     return heading(f"Worst elements (by {sort})") + table(headers, rows, "nbgrad-worst")
 
 
-def _tolerance(blocks: list[dict[str, Any]], name: str) -> float:
-    return next(b["tolerance"] for b in blocks if b["name"] == name)
+def failing_indices(blocks: list[dict[str, Any]], limit: int = 200) -> str:
+    """The failing elements as a Python literal, folded, to copy into a notebook cell."""
+    if not any(b["flagged"] for b in blocks):
+        return ""
+    cut = [b["name"] for b in blocks if b["n_flagged"] > min(len(b["flagged"]), limit)]
+    more = (f'<p style="{NOTE_STYLE}">First {limit} per block; all in the report JSON '
+            f"(blocks {html.escape(', '.join(cut))}).</p>" if cut else "")
+    return (
+        '<details class="nbgrad-failing-indices"><summary style="cursor: pointer">'
+        "Failing indices (as Python)</summary>"
+        f'<pre style="{PRE_STYLE}; white-space: pre-wrap">'
+        f"{html.escape(fmt.failing_indices(blocks, limit))}</pre>{more}</details>"
+    )
+
+
+def _block(blocks: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(b for b in blocks if b["name"] == name)
+
+
+def _flagged(blocks: list[dict[str, Any]], name: str, item: dict[str, Any]) -> bool:
+    """The engine's verdict on the element: listed in its block's ``flagged`` indices."""
+    return item["index"] in _block(blocks, name)["flagged"]
 
 
 def _verdict_cell(block: dict[str, Any]) -> str:
-    colour = STATUS_COLOURS["pass" if block["passed"] else "fail"]
-    word = "ok" if block["passed"] else "FAIL"
-    return f'<span style="color: {colour}; font-weight: bold">{word}</span>'
+    if block["passed"]:
+        return badge("pass", "ok")
+    return badge("flat", "FLAT") if "flat" in block["diagnoses"] else badge("fail", "FAIL")
 
 
 def _error_cell(value: float | None, tolerance: float) -> str:
     colour = heatmap.rgb(heatmap.cell_colour(value, tolerance))
     return (f'<span style="display: inline-block; width: 10px; height: 10px; margin-right: 4px; '
             f'background-color: {colour}"></span>{html.escape(fmt.num(value))}')
-
-
-def _scale(block: dict[str, Any]) -> str:
-    return f" (c = {block['scale']:.4g})" if block.get("scale") is not None else ""
 
 
 # --- determinism reports ----------------------------------------------------------------
@@ -236,6 +318,7 @@ def determinism_body(report: dict[str, Any]) -> str:
     return (
         error_section(report.get("error"))
         + divergence_section(report.get("first_divergence"))
+        + variable_table(report)
         + divergence_plot(report)
         + step_table(report["per_step"])
         + experiments(report["experiments"])
@@ -268,11 +351,14 @@ def divergence_section(div: dict[str, Any] | None) -> str:
         heading("First divergence")
         + f'<p style="margin: 2px 0">{html.escape(where)}. Cause: '
         f"<strong>{html.escape(div['cause'])}</strong> "
-        f"({html.escape(fmt.percent(div['cause_confidence']))} confident). "
+        f"({html.escape(fmt.percent(div['cause_confidence']))} confident, "
+        f'<a style="color: {fmt.LINK}" rel="nofollow" '
+        f'href="{html.escape(fmt.doc_link(div["cause"]))}">'
+        "what this rests on</a>). "
         f"{html.escape(div['explanation'])}</p>"
         + source_context(div)
         + _allocation(div.get("allocation"))
-        + f'<p style="margin: 2px 0; color: #555555">max abs diff '
+        + f'<p style="{NOTE_STYLE}">max abs diff '
         f"{html.escape(fmt.num(div['max_abs_diff']))}, max rel diff "
         f"{html.escape(fmt.num(div['max_rel_diff']))}, max ULPs "
         f"{html.escape(fmt.MISSING if div['max_ulps'] is None else str(div['max_ulps']))}</p>"
@@ -292,7 +378,7 @@ def source_context(div: dict[str, Any]) -> str:
         text = f"{number:>5} | {html.escape(item['text'])}"
         if item["line"] is not None and item["line"] == div["line"]:
             text = (f'<span class="nbgrad-divergent-line" style="background-color: '
-                    f'rgb(255, 220, 220); font-weight: bold">{text}</span>')
+                    f'{fmt.HIGHLIGHT}; color: {fmt.TEXT}; font-weight: bold">{text}</span>')
         rendered.append(text)
     return f'<pre class="nbgrad-source" style="{PRE_STYLE}">' + "\n".join(rendered) + "</pre>"
 
@@ -322,12 +408,27 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
     return heading("Divergence per step") + _plot(plot, inline, "nbgrad-divergence-plot")
 
 
+def variable_table(report: dict[str, Any]) -> str:
+    """Per tracked variable: the first step it differs at, and by how much there."""
+    rows = [
+        [f"<code>{html.escape(name)}</code>",
+         html.escape(fmt.MISSING if step is None else str(step["step"])),
+         html.escape("identical at every step" if step is None
+                     else fmt.variable_difference(step, name))]
+        for name, step in fmt.first_steps(report)
+    ]
+    if not rows:
+        return ""
+    return heading("Per variable") + table(
+        ["variable", "first divergent step", "difference there"], rows, "nbgrad-variables")
+
+
 def step_table(per_step: list[dict[str, Any]]) -> str:
     if not per_step:
         return ""
     rows = [
         [html.escape(label), html.escape(", ".join(step["diverged"]) or "identical"),
-         html.escape(fmt.step_difference(step))]
+         html.escape(step["difference"])]
         for label, step in fmt.compact_steps(per_step, 24)
     ]
     return heading("Per step") + table(["step", "diverged", "max abs diff"], rows, "nbgrad-steps")
@@ -360,7 +461,7 @@ def comparison(comp: dict[str, Any] | None) -> str:
 
 
 def _plot(plot: svg.Plot, inline: bool, css_class: str) -> str:
-    document = svg.render_svg(plot)
+    document = svg.render_svg(plot, tooltips=inline)  # an <img> shows no tooltips
     if inline:
         return f'<div class="{css_class}">{document}</div>'
     return svg.as_img(document, plot.title, css_class)

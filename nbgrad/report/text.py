@@ -52,7 +52,7 @@ def _gradcheck_sections(report: dict[str, Any]) -> list[list[str]]:
         facts += f", noisy cost: floor {fmt.num(report['noise']['floor'])}"
     return [
         _header(report, facts),
-        _block_table(report["blocks"]),
+        _block_table(report["blocks"], report["mode"]),
         *(_character_map(block) for block in report["blocks"] if not block["passed"]),
         _worst_elements(report["blocks"]),
         _taylor_lines(report["blocks"]),
@@ -65,7 +65,7 @@ def _taylor_lines(blocks: list[dict[str, Any]]) -> list[str]:
     return [block["taylor"]["message"] for block in blocks if block.get("taylor")]
 
 
-def _block_table(blocks: list[dict[str, Any]]) -> list[str]:
+def _block_table(blocks: list[dict[str, Any]], mode: str) -> list[str]:
     rows = [
         [
             block["name"],
@@ -73,12 +73,12 @@ def _block_table(blocks: list[dict[str, Any]]) -> list[str]:
             block["dtype"],
             fmt.num(block["max_rel_error"]),
             fmt.num(block["tolerance"], 0),
-            f"{block['n_flagged']}/{block['checked']}",
-            ", ".join(block["diagnoses"]) + _scale_note(block),
+            fmt.checked_words(block, mode),
+            fmt.diagnosis_words(block),
         ]
         for block in blocks
     ]
-    headers = ["block", "shape", "dtype", "max rel err", "tol", "wrong/checked", "diagnosis"]
+    headers = ["block", "shape", "dtype", "max rel err", "tol", "checked", "diagnosis"]
     return table(headers, rows)
 
 
@@ -97,10 +97,6 @@ def _character_map(block: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _scale_note(block: dict[str, Any]) -> str:
-    return f" (c = {block['scale']:.4g})" if block.get("scale") is not None else ""
-
-
 def _worst_elements(blocks: list[dict[str, Any]], limit: int = 8) -> list[str]:
     worst = sorted(_failing_elements(blocks), key=lambda pair: -(pair[1]["rel_error"] or 0.0))
     worst = worst[:limit]
@@ -108,20 +104,21 @@ def _worst_elements(blocks: list[dict[str, Any]], limit: int = 8) -> list[str]:
         return []
     rows = [
         [fmt.element(name, item["multi_index"]), fmt.gradient_value(item, "analytic"),
-         fmt.gradient_value(item, "numeric"), fmt.num(item["rel_error"]),
+         fmt.gradient_value(item, "numeric"), fmt.ratio(item), fmt.num(item["rel_error"]),
          fmt.num(item["step"], 1)]
         for name, item in worst
     ]
-    return ["worst elements:", *table(["element", "analytic", "numeric", "rel err", "step"], rows)]
+    headers = ["element", "analytic", "numeric", "analytic/numeric", "rel err", "step"]
+    return ["worst elements:", *table(headers, rows)]
 
 
 def _failing_elements(blocks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """(block name, element) for the listed worst elements that exceed their block's tolerance."""
+    """(block name, element) for the listed worst elements the engine flagged as wrong."""
     return [
         (block["name"], item)
         for block in blocks
         for item in block["worst"]
-        if item["rel_error"] is not None and item["rel_error"] > block["tolerance"]
+        if item["index"] in block["flagged"]
     ]
 
 
@@ -129,8 +126,9 @@ def _findings(findings: list[dict[str, Any]]) -> list[str]:
     if not findings:
         return []
     lines = ["findings:"]
-    lines += [f"- [{fmt.percent(f['confidence'])}] {f['message']}" for f in findings]
-    return lines
+    lines += [f"- [{fmt.percent(f['confidence'])}] {f['message']}"
+              for f in fmt.unique_findings(findings)]
+    return [*lines, f"(how each finding and its confidence are decided: {fmt.DIAGNOSES_DOC})"]
 
 
 def _determinism_sections(report: dict[str, Any]) -> list[list[str]]:
@@ -142,6 +140,7 @@ def _determinism_sections(report: dict[str, Any]) -> list[list[str]]:
         _header(report, facts),
         _error(report.get("error")),
         _divergence(report.get("first_divergence")),
+        _variables(report),
         _step_table(report["per_step"]),
         _experiments(report["experiments"]),
         _comparison(report.get("comparison")),
@@ -188,11 +187,23 @@ def _divergence(div: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _variables(report: dict[str, Any]) -> list[str]:
+    rows = [
+        [name, fmt.MISSING if step is None else str(step["step"]),
+         "identical at every step" if step is None else fmt.variable_difference(step, name)]
+        for name, step in fmt.first_steps(report)
+    ]
+    if not rows or report["first_divergence"] is None:
+        return []
+    return ["per variable:", *table(["variable", "first divergent step", "difference there"],
+                                    rows)]
+
+
 def _step_table(per_step: list[dict[str, Any]]) -> list[str]:
     if not per_step:
         return []
     rows = [
-        [label, ", ".join(step["diverged"]) or "identical", fmt.step_difference(step)]
+        [label, ", ".join(step["diverged"]) or "identical", step["difference"]]
         for label, step in fmt.compact_steps(per_step, MAX_STEP_ROWS)
     ]
     return ["per step:", *table(["step", "diverged", "max abs diff"], rows)]

@@ -91,7 +91,7 @@ class GradcheckWidget(widgets.VBox):
             self.report, legend(block["tolerance"]) + render_heatmap(block)
         )
         self.worst_view.value = static.wrap(
-            self.report, static.worst_elements([block], self.sort_selector.value)
+            self.report, static.worst_elements([block], self.sort_selector.value, compact=False)
         )
 
 
