@@ -11,25 +11,20 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
+import { Child, copyIndicesButton, element, lineLink } from './dom';
 import {
+  failingIndices,
   finiteOrNull,
   formatRelError,
   isObject,
   JSONObject,
   parseReport,
   REPORT_MIME_TYPE,
+  sourceLocation,
   statusTone,
   stringOrNull
 } from './report';
 
-type Cell = string | Node;
-
-function element(tag: string, className: string, ...children: Cell[]): HTMLElement {
-  const node = document.createElement(tag);
-  node.className = className;
-  node.append(...children);
-  return node;
-}
 
 function objects(value: unknown): JSONObject[] {
   return Array.isArray(value) ? value.filter(isObject) : [];
@@ -46,7 +41,7 @@ function text(value: unknown, fallback = '—'): string {
   return stringOrNull(value) ?? fallback;
 }
 
-function table(className: string, headings: string[], rows: Cell[][]): HTMLElement {
+function table(className: string, headings: string[], rows: Child[][]): HTMLElement {
   const head = element('tr', '', ...headings.map(heading => element('th', '', heading)));
   const body = rows.map(cells => element('tr', '', ...cells.map(cell => element('td', '', cell))));
   return element(
@@ -75,6 +70,10 @@ function gradcheckBody(report: JSONObject): HTMLElement[] {
   ]);
   const headings = ['block', 'shape', 'max rel. error', 'wrong / checked', 'diagnosis'];
   const parts = [table('nbgrad-Report-blocks', headings, rows)];
+  const indices = failingIndices(report.blocks);
+  if (indices !== null) {
+    parts.push(element('div', 'nbgrad-Report-actions', copyIndicesButton(indices)));
+  }
   const findings = objects(report.findings).map(finding => {
     const confidence = finiteOrNull(finding.confidence);
     const sure = confidence === null ? '' : `${Math.round(confidence * 100)} % `;
@@ -110,11 +109,14 @@ function sourceContext(divergence: JSONObject): HTMLElement | null {
   return element('pre', 'nbgrad-Report-source', ...lines);
 }
 
+/** `, at ` and the link to `value`'s line, or nothing when it names none. */
+function atLine(value: JSONObject): Child[] {
+  const location = sourceLocation(value);
+  return location === null ? [] : [', at ', lineLink(location)];
+}
+
 function divergenceBody(divergence: JSONObject): HTMLElement[] {
-  const where = [`step ${text(divergence.step)}`, `variable ${text(divergence.variable)}`];
-  if (divergence.function !== null && divergence.function !== undefined) {
-    where.push(`in ${text(divergence.function)}, line ${text(divergence.line)}`);
-  }
+  const where = `step ${text(divergence.step)}, variable ${text(divergence.variable)}`;
   const confidence = finiteOrNull(divergence.cause_confidence);
   const cause = element(
     'div',
@@ -125,7 +127,7 @@ function divergenceBody(divergence: JSONObject): HTMLElement[] {
   );
   const context = sourceContext(divergence);
   const parts = [
-    element('div', 'nbgrad-Report-where', `First divergence: ${where.join(', ')}`),
+    element('div', 'nbgrad-Report-where', `First divergence: ${where}`, ...atLine(divergence)),
     ...(context === null ? [] : [context]),
     cause
   ];
@@ -135,8 +137,9 @@ function divergenceBody(divergence: JSONObject): HTMLElement[] {
       element(
         'div',
         'nbgrad-Report-allocation',
-        `allocated by ${text(allocation.call)} in ${text(allocation.function)}, ` +
-          `line ${text(allocation.line)}: ${text(allocation.source, '')}`
+        `allocated by ${text(allocation.call)}`,
+        ...atLine(allocation),
+        `: ${text(allocation.source, '')}`
       )
     );
   }

@@ -9,8 +9,8 @@
  */
 
 import { ICellModel, ICodeCellModel } from '@jupyterlab/cells';
-import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
-import { Signal } from '@lumino/signaling';
+import { INotebookModel, INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -22,12 +22,12 @@ import {
   Outcome,
   summarize
 } from './checklist';
-import { REPORT_MIME_TYPE, statusTone } from './report';
+import { copyIndicesButton, element, lineLink } from './dom';
+import { goToCell, IShellLike } from './navigate';
+import { isObject, REPORT_MIME_TYPE, statusTone } from './report';
 
-/** Where the panel sends the user: the shell, to bring the notebook forward. */
-export interface IShellLike {
-  activateById(id: string): void;
-}
+/** The notebook metadata key under which the panel keeps its history. */
+const METADATA_KEY = 'nbgrad';
 
 function snapshotCell(cell: ICellModel): CellSnapshot {
   if (cell.type !== 'code') {
@@ -44,17 +44,10 @@ function snapshotCell(cell: ICellModel): CellSnapshot {
   return { id: cell.id, executionCount: code.executionCount ?? null, reports };
 }
 
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
+/** The notebook's `nbgrad` metadata, `{}` when it has none (or something unreadable). */
+function nbgradMetadata(model: INotebookModel): { [key: string]: unknown } {
+  const value: unknown = model.getMetadata(METADATA_KEY);
+  return isObject(value) ? value : {};
 }
 
 function outcomeNode(outcome: Outcome, className: string): HTMLElement {
@@ -72,10 +65,16 @@ export class ChecksPanel extends Widget {
     this._watchCurrent();
   }
 
+  /** Emitted once, the first time the panel has a check to show. */
+  get firstChecks(): ISignal<this, void> {
+    return this._firstChecks;
+  }
+
   dispose(): void {
     if (this.isDisposed) {
       return;
     }
+    Signal.clearData(this);
     Signal.disconnectReceiver(this._receiver);
     cancelAnimationFrame(this._frame);
     super.dispose();
@@ -144,23 +143,50 @@ export class ChecksPanel extends Widget {
 
   private _refresh(): void {
     const model = this._panel?.content.model;
-    if (!this._panel || !model) {
+    // Before the file is loaded its metadata (the saved history) is not there yet.
+    if (!this._panel?.context.isReady || !model) {
       this._rows = [];
     } else {
-      let history = this._histories.get(model);
-      if (history === undefined) {
-        history = new CheckHistory();
-        this._histories.set(model, history);
-      }
+      const history = this._history(model);
       this._rows = buildRows(Array.from(model.cells, snapshotCell), history);
+      history.retain(new Set(Array.from(model.cells, cell => cell.id)));
+      this._saveHistory(model, history);
     }
     this._render();
+  }
+
+  /** The notebook's history, read from its metadata the first time it is shown. */
+  private _history(model: INotebookModel): CheckHistory {
+    let history = this._histories.get(model);
+    if (history === undefined) {
+      history = CheckHistory.fromJSON(nbgradMetadata(model).history);
+      this._histories.set(model, history);
+    }
+    return history;
+  }
+
+  /** Write the history into the notebook's metadata when (and only when) it changed. */
+  private _saveHistory(model: INotebookModel, history: CheckHistory): void {
+    const { history: stored, ...rest } = nbgradMetadata(model);
+    const saved = history.toJSON();
+    if (JSON.stringify(saved) === JSON.stringify(stored ?? {})) {
+      return;
+    }
+    if (Object.keys(saved).length === 0 && Object.keys(rest).length === 0) {
+      model.deleteMetadata(METADATA_KEY);
+    } else {
+      model.setMetadata(METADATA_KEY, { ...rest, history: saved });
+    }
   }
 
   private _render(): void {
     const { total, failing } = summarize(this._rows);
     this._summary.textContent =
       total === 0 ? '' : `${total} check${total === 1 ? '' : 's'} · ${failing} failing`;
+    if (total > 0 && !this._announced) {
+      this._announced = true;
+      this._firstChecks.emit();
+    }
     const rows = filterRows(this._rows, this._failingOnly);
     if (rows.length === 0) {
       this._list.replaceChildren(element('li', 'nbgrad-ChecksPanel-empty', this._emptyText(total)));
@@ -185,6 +211,8 @@ export class ChecksPanel extends Widget {
     item.dataset.status = row.status;
     item.tabIndex = 0;
     item.title = row.headline;
+    const label = element('span', 'nbgrad-ChecksPanel-label', row.label);
+    label.title = row.label;
 
     const figure = element('div', 'nbgrad-ChecksPanel-figure');
     figure.append(element('span', 'nbgrad-ChecksPanel-kind', row.kind ?? '?'), ' ');
@@ -204,11 +232,18 @@ export class ChecksPanel extends Widget {
     const top = element('div', 'nbgrad-ChecksPanel-line');
     top.append(
       element('span', `nbgrad-ChecksPanel-badge nbgrad-tone-${statusTone(row.status)}`, row.status),
-      element('span', 'nbgrad-ChecksPanel-label', row.label),
+      label,
       element('span', 'nbgrad-ChecksPanel-count', `[${row.executionCount ?? ' '}]`),
       rerun
     );
     item.append(top, figure);
+    const actions = [
+      ...(row.location === null ? [] : [lineLink(row.location)]),
+      ...(row.failingIndices === null ? [] : [copyIndicesButton(row.failingIndices)])
+    ];
+    if (actions.length > 0) {
+      item.append(element('div', 'nbgrad-ChecksPanel-actions', ...actions));
+    }
     item.addEventListener('click', () => void this._goToCell(row.cellId));
     item.addEventListener('keydown', event => {
       if (event.key === 'Enter') {
@@ -218,22 +253,8 @@ export class ChecksPanel extends Widget {
     return item;
   }
 
-  /** Bring the notebook forward, make the cell the active one and scroll to it. */
-  private async _goToCell(cellId: string): Promise<boolean> {
-    const panel = this._panel;
-    if (panel === null) {
-      return false;
-    }
-    const notebook = panel.content;
-    const index = notebook.widgets.findIndex(cell => cell.model.id === cellId);
-    if (index < 0) {
-      return false;
-    }
-    this._shell.activateById(panel.id);
-    notebook.activeCellIndex = index;
-    notebook.deselectAll();
-    await notebook.scrollToCell(notebook.widgets[index], 'start');
-    return true;
+  private _goToCell(cellId: string): Promise<boolean> {
+    return this._panel === null ? Promise.resolve(false) : goToCell(this._shell, this._panel, cellId);
   }
 
   private _runActiveCell(): void {
@@ -249,8 +270,10 @@ export class ChecksPanel extends Widget {
   private _receiver: object = {};
   private _frame = 0;
   private _failingOnly = false;
+  private _announced = false;
+  private _firstChecks = new Signal<this, void>(this);
   private _rows: CheckRow[] = [];
-  private _histories = new WeakMap<object, CheckHistory>();
+  private _histories = new WeakMap<INotebookModel, CheckHistory>();
   private _summary = element('span', 'nbgrad-ChecksPanel-summary');
   private _list = element('ul', 'nbgrad-ChecksPanel-list');
 }
