@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.nbgrad-installed
 
-.PHONY: setup browser demo test lint pytest jstest bench clean
+.PHONY: setup browser demo test lint pytest jstest bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,15 @@ bench: setup
 	$(BIN)/python -m pip install -q ".[bench]"
 	$(BIN)/python benchmarks/bench_gradcheck.py
 	$(BIN)/python benchmarks/bench_determinism.py
+
+# GPU verification kit (issue 12): every CuPy path in one command, ≤ 5 minutes, results in
+# build/gpu-check/RESULTS_gpu.md.  Without CuPy or a GPU: one line, exit 0.  Needs no
+# setup: the venv's Python when there is one, else python3 (the lent GPU machine has no
+# venv; there run benchmarks/device_wheels.sh here first, then the one device call in
+# the docstring of benchmarks/gpu_check.py, which carries .whl).
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-check:
+	@$(GPU_PYTHON) benchmarks/gpu_check.py --out build/gpu-check
 
 clean:
 	rm -rf $(VENV) build dist node_modules nbgrad/labextension labextension/lib
