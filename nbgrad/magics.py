@@ -36,6 +36,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbgrad.determinism import check_determinism
+from nbgrad.determinism.steps import cell_label
 from nbgrad.errors import NbgradError, UsageError
 from nbgrad.gradcheck.cell import gradcheck_cell, split_names
 from nbgrad.namespace.usercode import register_source, user_traceback
@@ -224,7 +225,7 @@ class NbgradMagics(Magics):
             args = parse_argstring(self.determinism, options)
             if not code.strip():
                 raise UsageError("%determinism needs the cell (or statement) to rerun")
-            label = _label(code)
+            label = cell_label(code)
             max_bytes = None if args.max_snapshot_mb is None else int(args.max_snapshot_mb * 2**20)
             with progress_reporter(f"determinism {label}") as progress:
                 report = check_determinism(

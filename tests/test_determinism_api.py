@@ -48,6 +48,16 @@ def test_label_defaults_to_the_first_line_and_progress_is_reported():
     assert calls[-1] == (3, 3) and [done for done, _ in calls] == sorted(d for d, _ in calls)
 
 
+def test_label_names_the_loops_first_call_not_the_cells_first_line():
+    cell = ("losses = []\nrng = np.random.default_rng(0)\nfor step in range(2):\n"
+            "    losses.append(float(train_step(rng, step)))\n    print(step)\n")
+    ns = {"np": np, "train_step": lambda rng, step: rng.random() + step}
+    assert check_determinism(cell, ns).to_dict()["label"] == "train_step(rng, step)"
+    # Without a loop: the first call that is not bookkeeping; without a call: the first line.
+    assert check_determinism("# set-up\ny = abs(-2)\nz = np.ones(2)\n", {"np": np}) \
+        .to_dict()["label"] == "np.ones(2)"
+
+
 def test_run_0_error_is_reported_and_the_namespace_is_as_a_failing_plain_run_leaves_it():
     cell = ("x = 1\nfor i in range(3):\n    y = i * 10\n"
             "    if i == 1:\n        raise ValueError('boom')\n")

@@ -39,7 +39,7 @@ from nbgrad.determinism.compare import compare_with_numpy
 from nbgrad.determinism.localise import Location, allocation_call, localise
 from nbgrad.determinism.poison import OBSERVED_POISONS
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
-from nbgrad.determinism.steps import PreparedCell, prepare_callable, prepare_source
+from nbgrad.determinism.steps import PreparedCell, cell_label, prepare_callable, prepare_source
 from nbgrad.determinism.trace import stored_globals
 from nbgrad.errors import SnapshotError, UsageError
 from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
@@ -107,8 +107,7 @@ def _prepare(code: Any, filename: str | None) -> PreparedCell:
 
 def _default_label(code: Any) -> str:
     if isinstance(code, str):
-        lines = [line.strip() for line in code.splitlines() if line.strip()]
-        return lines[0] if lines else ""
+        return cell_label(code)
     return getattr(code, "__qualname__", repr(code))
 
 

@@ -74,6 +74,57 @@ def outermost_loops(statements: list[ast.stmt]) -> list[ast.For | ast.While | as
     return found
 
 
+#: Calls that say nothing about what a loop trains (bookkeeping, printing, conversions).
+_PLAIN_CALLS = frozenset({
+    "print", "range", "len", "enumerate", "zip", "float", "int", "str", "list", "tuple",
+    "dict", "set", "min", "max", "sum", "abs", "round", "isinstance", "append", "extend",
+    "format", "item",
+})
+_LABEL_CHARS = 80
+
+
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def _first_call(source: str, statements: list[ast.stmt]) -> str | None:
+    """The first call in ``statements`` (source order, outermost first) that is not bookkeeping."""
+    calls = sorted(
+        (node for stmt in statements for node in ast.walk(stmt) if isinstance(node, ast.Call)),
+        key=lambda node: (node.lineno, node.col_offset),
+    )
+    call = next((c for c in calls if _callee(c) not in _PLAIN_CALLS), None)
+    text = None if call is None else ast.get_source_segment(source, call)
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
+
+
+def cell_label(source: str) -> str:
+    """What a report says a training cell checked: its loop's first call, not its first line.
+
+    The cell's first line is usually set-up (``losses = []``, ``init_rnn()``) that many
+    cells share; the first call inside the outermost loop names the training step.  A cell
+    without a loop is named by its first call, one without a call by its first code line.
+
+    >>> cell_label("losses = []\ninit()\nfor t in range(3):\n    loss = step(W, t)\n")
+    'step(W, t)'
+    >>> cell_label("x = 1\ny = 2")
+    'x = 1'
+    """
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    first_line = next((line for line in lines if not line.startswith("#")), "")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return first_line
+    loops = outermost_loops(tree.body)
+    return ((_first_call(source, loops[0].body) if loops else None)
+            or _first_call(source, tree.body) or first_line)
+
+
 def _target_paths(target: ast.AST) -> list[str]:
     """Names an assignment target binds: ``x``, ``NN.AB``; ``params[0]`` counts as ``params``."""
     if isinstance(target, ast.Name):
