@@ -108,22 +108,27 @@ def test_write_results_writes_the_markdown_and_its_json(tmp_path):
     assert json.loads((tmp_path / "out" / "gpu_check.json").read_text()) == results()
 
 
-def test_junit_rows_come_from_a_real_pytest_run(tmp_path):
-    (tmp_path / "test_three.py").write_text(
+def test_test_rows_come_from_a_real_pytest_run_as_it_goes(tmp_path):
+    (tmp_path / "test_four.py").write_text(
         "import pytest\n\ndef test_passes():\n    pass\n\n"
         "def test_fails():\n    assert 1 == 2, 'one is not two'\n\n"
-        "@pytest.mark.skip(reason='not here')\ndef test_skipped():\n    pass\n")
-    xml = tmp_path / "junit.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    f"--junitxml={xml}", "test_three.py"], cwd=tmp_path, capture_output=True,
-                   timeout=120, check=False)
-    rows = {row["name"]: row for row in gpu_check.junit_tests(xml)}
+        "@pytest.mark.skip(reason='not here')\ndef test_skipped():\n    pass\n\n"
+        "@pytest.fixture\ndef broken():\n    raise RuntimeError('fixture broke')\n\n"
+        "def test_errors(broken):\n    pass\n")
+    rows_file = tmp_path / "rows.jsonl"
+    env = {**os.environ, gpu_check.TESTS_ENV: str(rows_file),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)])}
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "gpu_check", "-p",
+                    "no:cacheprovider", "test_four.py"], cwd=tmp_path, env=env,
+                   capture_output=True, timeout=120, check=False)
+    rows = {row["name"]: row for row in gpu_check.read_test_rows(rows_file)}
     assert {name: row["outcome"] for name, row in rows.items()} == {
-        "test_three::test_passes": "passed", "test_three::test_fails": "failed",
-        "test_three::test_skipped": "skipped"}
-    assert "one is not two" in rows["test_three::test_fails"]["message"]
-    assert rows["test_three::test_skipped"]["message"] == "not here"
-    assert gpu_check.junit_tests(tmp_path / "missing.xml") == []
+        "test_four.py::test_passes": "passed", "test_four.py::test_fails": "failed",
+        "test_four.py::test_skipped": "skipped", "test_four.py::test_errors": "error"}
+    assert "one is not two" in rows["test_four.py::test_fails"]["message"]
+    assert rows["test_four.py::test_skipped"]["message"] == "not here"
+    assert "fixture broke" in rows["test_four.py::test_errors"]["message"]
+    assert gpu_check.read_test_rows(tmp_path / "missing.jsonl") == []
 
 
 def test_the_kit_runs_every_gpu_test_file():
