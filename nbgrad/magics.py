@@ -21,19 +21,28 @@ Errors nbgrad raises on purpose (:class:`nbgrad.errors.NbgradError`) are shown
 as IPython usage errors: one message, no traceback from inside nbgrad; when
 the user's own code raised, its traceback follows the message.
 KeyboardInterrupt propagates after the engines have restored the state, as a
-fresh interrupt that says so, without nbgrad's frames.
+fresh interrupt that says so in one line, without any frames.
+
+Options are checked here, before any work: ``-h``/``--help`` prints the
+usage, and a malformed line (an unterminated quote, an unmatched bracket, a
+value out of range, a top-level ``await`` or ``return`` in the cell) is a
+:class:`~nbgrad.errors.UsageError` naming the option and what it accepts.
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.process import arg_split
 
 from nbgrad.determinism import check_determinism
 from nbgrad.determinism.steps import cell_label
@@ -41,6 +50,13 @@ from nbgrad.errors import NbgradError, UsageError
 from nbgrad.gradcheck.cell import gradcheck_cell, split_names
 from nbgrad.namespace.usercode import register_source, user_traceback
 from nbgrad.report.progress import progress_reporter
+
+#: ``--runs`` above this is a typo (each run reruns the whole training loop).
+MAX_RUNS = 100
+#: ``--max-snapshot-mb`` above this (1 TB) is no limit at all.
+MAX_SNAPSHOT_MB = 1_000_000
+_HELP = frozenset({"-h", "--help"})
+_CLOSING = {")": "(", "]": "[", "}": "{"}
 
 _BLOCK = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*(\d+(?:\s*[x×]\s*\d+)*)\s*")
 
@@ -63,8 +79,14 @@ def split_line(line: str, option_names: list[str], magic: str) -> tuple[str, str
 
 
 def _top_level_match(line: str, pattern: re.Pattern[str]) -> re.Match[str] | None:
-    """The first match of ``pattern`` that starts outside brackets and string literals."""
-    depth, quote, position = 0, "", 0
+    """The first match of ``pattern`` that starts outside brackets and string literals.
+
+    A bracket closed that was never opened (``cg(W)) --wrt W``) is a
+    :class:`UsageError` naming its column: past it every option would be
+    taken for code.
+    """
+    opened: list[str] = []
+    quote, position = "", 0
     while position < len(line):
         char = line[position]
         if quote:
@@ -77,10 +99,14 @@ def _top_level_match(line: str, pattern: re.Pattern[str]) -> re.Match[str] | Non
             quote = char * 3 if line.startswith(char * 3, position) else char
             position += len(quote) - 1
         elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and (match := pattern.match(line, position)):
+            opened.append(char)
+        elif char in _CLOSING:
+            if not opened or opened.pop() != _CLOSING[char]:
+                raise UsageError(
+                    f"unmatched {char!r} at column {position + 1} of {line.strip()!r}: "
+                    "the brackets of the code must balance before the options start"
+                )
+        elif not opened and (match := pattern.match(line, position)):
             return match
         position += 1
     return None
@@ -106,10 +132,126 @@ def parse_blocks(spec: str | None) -> dict[str, tuple[int, ...]] | None:
     return blocks
 
 
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer literal from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _float_range(low: float, high: float, *, low_open: bool = True,
+                 high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number between ``low`` and ``high``."""
+    accepted = f"a finite number {'>' if low_open else '≥'} {low:.12g}"
+    if not math.isinf(high):
+        accepted += f" and {'<' if high_open else '≤'} {high:.12g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = low < value if low_open else low <= value
+        below = value < high if high_open else value <= high
+        if not (math.isfinite(value) and above and below):
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _identifier(text: str) -> str:
+    """An argparse ``type``: a variable name (``--cost``, ``--grad``)."""
+    if not text.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected a variable name, got {text!r}")
+    return text
+
+
+def parse_options(magic: Any, name: str, options: str) -> argparse.Namespace | None:
+    """The magic's options, checked; ``None`` when ``-h``/``--help`` asked for the usage.
+
+    Every failure is a :class:`UsageError` that starts with ``%name:`` and
+    names the option (argparse's wording says which argument and what it
+    accepts), never the splitter's or argparse's raw exception.
+    """
+    try:
+        tokens = arg_split(options, strict=True)  # how IPython splits them, quotes kept
+    except ValueError as error:  # "No closing quotation", "No escaped character"
+        raise UsageError(
+            f"%{name}: cannot read the options {options!r}: {str(error).lower()} — close the "
+            f"quote or drop it (see %{name} -h)"
+        ) from None
+    if _HELP & set(tokens):
+        print(magic.__doc__.strip("\n:"))
+        return None
+    try:
+        return magic.parser.parse_args(tokens)
+    except (IPythonUsageError, SystemExit) as error:
+        raise UsageError(f"%{name}: {error} (see %{name} -h)") from None
+
+
+def refuse_top_level_async_or_return(code: str, name: str) -> None:
+    """A cell nbgrad reruns is a script: a top-level ``return`` or ``await`` cannot compile.
+
+    Raises :class:`UsageError` with the line; code that does not parse is left
+    to the engine, which reports the syntax error with its line.
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return
+    pending: list[ast.AST] = list(tree.body)
+    offending: list[ast.AST] = []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        if isinstance(node, ast.Return) or type(node) in _ASYNC_WORDS:
+            offending.append(node)
+        pending.extend(ast.iter_child_nodes(node))
+    if not offending:
+        return
+    node = min(offending, key=lambda found: (found.lineno, found.col_offset))
+    if isinstance(node, ast.Return):
+        instead = ("leave the cost as the cell's last expression (or assign it and name it "
+                   "with --cost)" if name == "gradcheck" else "drop it")
+        raise UsageError(
+            f"%{name}: line {node.lineno} has a top-level 'return', but the cell is not a "
+            f"function: nbgrad reruns it as it stands — {instead}"
+        )
+    word = _ASYNC_WORDS[type(node)]
+    raise UsageError(
+        f"%{name}: line {node.lineno} has a top-level '{word}': nbgrad reruns the cell "
+        f"synchronously, once per evaluation — compute it without '{word}' (call the "
+        "synchronous function, or run the coroutine in a cell of its own first)"
+    )
+
+
+_ASYNC_WORDS: dict[type, str] = {ast.Await: "await", ast.AsyncFor: "async for",
+                                 ast.AsyncWith: "async with", ast.Yield: "yield",
+                                 ast.YieldFrom: "yield from"}
+
+
 def _label(code: str) -> str:
     """What the report says was checked: the expression, or the cell's first code line."""
     lines = [line.strip() for line in code.splitlines() if line.strip()]
     return next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C after the engine restored the state: IPython shows it as this one line."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for an exception's own display
+        return [f"KeyboardInterrupt: {self}"]
 
 
 @contextmanager
@@ -121,7 +263,7 @@ def _shown_as_usage_errors() -> Iterator[None]:
         # Stop pressed: the engines restored everything on the way out.  A fresh interrupt,
         # without the dozens of nbgrad frames it passed through, says so in one line (the
         # engine's own words when it gave some: %determinism says which state it restored).
-        raise KeyboardInterrupt(
+        raise Interrupted(
             str(interrupt) or "interrupted; the parameters and the namespace are as before"
         ) from None
     except NbgradError as error:
@@ -146,13 +288,15 @@ class NbgradMagics(Magics):
               help="full: every element; fast: random projections, then bisection on failure")
     @argument("--blocks", metavar="SPEC",
               help="name the pieces of one flat vector, in storage order: Theta1=5x4,Theta2=3x6")
-    @argument("--rtol", type=float, help="relative-error threshold (default: per dtype and noise)")
-    @argument("--seed", type=int, default=0, help="seed of the random directions (fast mode)")
-    @argument("--cost", metavar="NAME",
+    @argument("--rtol", type=_float_range(0, 1, high_open=True),
+              help="relative-error threshold, between 0 and 1 (default: per dtype and noise)")
+    @argument("--seed", type=_int_range(0, 2**32 - 1), default=0,
+              help="seed of the random directions (fast mode), from 0 to 2**32-1")
+    @argument("--cost", metavar="NAME", type=_identifier,
               help="cell form: the variable holding the cost (default: the last expression)")
-    @argument("--grad", metavar="NAME",
+    @argument("--grad", metavar="NAME", type=_identifier,
               help="cell form: the variable holding the analytic gradient")
-    @argument("--update-lr", type=float, metavar="LR",
+    @argument("--update-lr", type=_float_range(0, math.inf), metavar="LR",
               help="the cell applies theta -= LR * grad itself: infer grad from the update")
     @argument("--widget", action="store_true",
               help="also show the live ipywidgets view beside the static report")
@@ -175,11 +319,10 @@ class NbgradMagics(Magics):
         evaluation; everything it changes is restored after every run.
         """
         with _shown_as_usage_errors():
-            if cell is None:
-                code, options = split_line(line, _option_names(self.gradcheck), "gradcheck")
-            else:
-                code, options = self.shell.transform_cell(cell), line
-            args = parse_argstring(self.gradcheck, options)
+            parsed = self._code_and_options(self.gradcheck, "gradcheck", line, cell)
+            if parsed is None:
+                return None
+            code, args = parsed
             if not code.strip():
                 raise UsageError("%gradcheck needs the expression (or cell) that gives the cost")
             label = _label(code)
@@ -193,14 +336,15 @@ class NbgradMagics(Magics):
             return _with_widget(report, args.widget)
 
     @magic_arguments()
-    @argument("--runs", type=int, default=2, help="runs to compare, the plain run 0 included")
+    @argument("--runs", type=_int_range(2, MAX_RUNS), default=2,
+              help=f"runs to compare, the plain run 0 included (2 to {MAX_RUNS})")
     @argument("--track", metavar="NAMES",
               help="comma-separated names to compare per step (default: what the cell changes)")
     @argument("--no-poison", action="store_true",
               help="do not fill fresh allocations with run-specific bytes")
     @argument("--compare-numpy", action="store_true",
               help="also run the cell with numpy in place of cp and report the per-step gap")
-    @argument("--max-snapshot-mb", type=float, metavar="MB",
+    @argument("--max-snapshot-mb", type=_float_range(0, MAX_SNAPSHOT_MB), metavar="MB",
               help="refuse to start when the state to snapshot is larger")
     @argument("--widget", action="store_true",
               help="also show the live ipywidgets view beside the static report")
@@ -218,11 +362,10 @@ class NbgradMagics(Magics):
         namespace holds what one plain run of the cell would have left.
         """
         with _shown_as_usage_errors():
-            if cell is None:
-                code, options = split_line(line, _option_names(self.determinism), "determinism")
-            else:
-                code, options = self.shell.transform_cell(cell), line
-            args = parse_argstring(self.determinism, options)
+            parsed = self._code_and_options(self.determinism, "determinism", line, cell)
+            if parsed is None:
+                return None
+            code, args = parsed
             if not code.strip():
                 raise UsageError("%determinism needs the cell (or statement) to rerun")
             label = cell_label(code)
@@ -236,6 +379,27 @@ class NbgradMagics(Magics):
                     filename=register_source(code, "determinism"),
                 )
             return _with_widget(report, args.widget)
+
+
+    def _code_and_options(self, magic: Any, name: str, line: str,
+                          cell: str | None) -> tuple[str, argparse.Namespace] | None:
+        """The code to check and its parsed options; ``None`` after printing ``-h``."""
+        if cell is None:
+            if line.strip() in _HELP:
+                return parse_options(magic, name, line)
+            try:
+                code, options = split_line(line, _option_names(magic), name)
+            except UsageError as error:
+                message = str(error)
+                raise UsageError(message if message.startswith("%") else f"%{name}: {message}"
+                                 ) from None
+        else:
+            code, options = self.shell.transform_cell(cell), line
+        args = parse_options(magic, name, options)
+        if args is None:
+            return None
+        refuse_top_level_async_or_return(code, name)
+        return code, args
 
 
 def _with_widget(report: Any, wanted: bool) -> Any:
