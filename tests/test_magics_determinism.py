@@ -116,7 +116,7 @@ def test_cell_that_raises_is_reported_with_its_traceback(run_cell):
     ("cell", "message"),
     [
         ("%%determinism --bogus\nx = 1", "unrecognized arguments: --bogus"),
-        ("%%determinism --runs 1\nx = 1", "runs must be an integer >= 2"),
+        ("%%determinism --runs 1\nx = 1", "argument --runs: expected an integer from 2 to 100"),
         ("%%determinism\n\n", "needs the cell"),
         ("%determinism --runs 3 x = 1", "end the options with a bare --"),
     ],
