@@ -26,7 +26,8 @@ device ``run`` call with ``carry: [".whl"]``, ``timeout_s: 420`` and the command
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site \
-      PYTHONUNBUFFERED=1 || exit; python3 benchmarks/gpu_check.py --out $OUT
+      PYTHONUNBUFFERED=1 JUPYTER_RUNTIME_DIR=/tmp/jupyter-runtime || exit; \
+      python3 benchmarks/gpu_check.py --out $OUT
 
 ``$OUT/RESULTS_gpu.md`` comes back: commit it as ``benchmarks/RESULTS_gpu.md`` and
 paste it into the README's GPU section.
@@ -109,11 +110,26 @@ def _run(command: Sequence[str], limit_s: float, log: Path) -> tuple[str, float,
             status = f"timed out after {limit_s:.0f} s"
     seconds = time.perf_counter() - start
     tail = log.read_text(errors="replace").splitlines()[-3:]
-    return status, seconds, " / ".join(line.strip() for line in tail if line.strip())
+    return status, seconds, " / ".join(line.strip("= ") for line in tail if line.strip("= "))
 
 
 #: Where the pytest plugin below appends one JSON line per test (set by :func:`main`).
 TESTS_ENV = "NBGRAD_GPU_CHECK_TESTS"
+
+
+def _write_row(name: str, outcome: str, seconds: float, message: str) -> None:
+    path = os.environ.get(TESTS_ENV)
+    if path:
+        row = {"name": name.removeprefix("tests/"), "outcome": outcome, "seconds": seconds,
+               "message": message.removeprefix("Skipped: ")[:400]}
+        with open(path, "a") as out:
+            out.write(json.dumps(row) + "\n")
+
+
+def _failure_message(report: Any) -> str:
+    lines = report.longreprtext.splitlines()
+    message = " ".join(line[1:].strip() for line in lines if line.startswith("E "))
+    return message or (lines[-1].strip() if lines else "")
 
 
 def pytest_runtest_logreport(report: Any) -> None:
@@ -122,25 +138,26 @@ def pytest_runtest_logreport(report: Any) -> None:
     A line per test, not a report at the end, so that a phase killed at its
     time limit still leaves every result it reached.
     """
-    path = os.environ.get(TESTS_ENV)
-    if not path or not (report.when == "call" or report.outcome != "passed"):
-        return
-    if report.outcome == "skipped":
+    if report.when == "call" or report.outcome != "passed":
+        if report.outcome == "skipped":
+            longrepr = report.longrepr
+            message = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            _write_row(report.nodeid, "skipped", report.duration, message)
+        elif report.outcome == "failed":
+            _write_row(report.nodeid, "failed" if report.when == "call" else "error",
+                       report.duration, _failure_message(report))
+        else:
+            _write_row(report.nodeid, "passed", report.duration, "")
+
+
+def pytest_collectreport(report: Any) -> None:
+    """pytest hook: a test module that cannot be imported (or skips itself) is a row too."""
+    if report.failed:
+        _write_row(report.nodeid, "error", 0.0, _failure_message(report))
+    elif report.outcome == "skipped" and report.nodeid.endswith(".py"):
         longrepr = report.longrepr
-        message = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        outcome = "skipped"
-    elif report.outcome == "failed":
-        lines = report.longreprtext.splitlines()
-        message = " ".join(line[1:].strip() for line in lines if line.startswith("E "))
-        message = message or (lines[-1] if lines else "")
-        outcome = "failed" if report.when == "call" else "error"
-    else:
-        message, outcome = "", "passed"
-    name = report.nodeid.removeprefix("tests/")
-    row = {"name": name, "outcome": outcome, "seconds": report.duration,
-           "message": message.removeprefix("Skipped: ")[:400]}
-    with open(path, "a") as out:
-        out.write(json.dumps(row) + "\n")
+        _write_row(report.nodeid, "skipped", 0.0,
+                   longrepr[2] if isinstance(longrepr, tuple) else str(longrepr))
 
 
 def read_test_rows(path: Path) -> list[dict[str, Any]]:
@@ -148,6 +165,24 @@ def read_test_rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def subprocess_environment() -> None:
+    """Let the test processes (and the notebook's kernel) import nbgrad and the kit's plugin.
+
+    Packages installed with ``pip install --target DIR`` (the lent GPU machine's
+    wheels) keep their Jupyter data — nbconvert's templates, the kernelspec —
+    in ``DIR/share/jupyter``, where Jupyter looks only when ``JUPYTER_PATH``
+    says so.
+    """
+    paths = [str(ROOT), str(ROOT / "benchmarks"), *filter(None, os.environ.get(
+        "PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    data = [str(Path(p) / "share" / "jupyter") for p in paths
+            if (Path(p) / "share" / "jupyter").is_dir()]
+    if data:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            [*data, *filter(None, os.environ.get("JUPYTER_PATH", "").split(os.pathsep))])
 
 
 def gpu_test_files() -> list[str]:
@@ -275,11 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = out / "tests.jsonl"
     rows.unlink(missing_ok=True)
     os.environ[TESTS_ENV] = str(rows)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH")]))
+    subprocess_environment()
+    # A module that fails to import must not stop the others: one run is all a GPU lease gets.
     phase("pytest -m gpu", [sys.executable, "-m", "pytest", "-m", "gpu", "-p", "gpu_check",
-                            "-p", "no:cacheprovider", "-q", "--timeout", "150",
-                            *gpu_test_files()], PYTEST_LIMIT_S, "pytest.log")
+                            "-p", "no:cacheprovider", "--continue-on-collection-errors", "-q",
+                            "--timeout", "150", *gpu_test_files()], PYTEST_LIMIT_S, "pytest.log")
     results["tests"] = read_test_rows(rows)
     results["elapsed_s"] = time.perf_counter() - start
     write_results(results, out)

@@ -115,19 +115,26 @@ def test_test_rows_come_from_a_real_pytest_run_as_it_goes(tmp_path):
         "@pytest.mark.skip(reason='not here')\ndef test_skipped():\n    pass\n\n"
         "@pytest.fixture\ndef broken():\n    raise RuntimeError('fixture broke')\n\n"
         "def test_errors(broken):\n    pass\n")
+    (tmp_path / "test_five.py").write_text("import not_a_module_anywhere\n")
+    (tmp_path / "test_six.py").write_text(
+        "import pytest\npytest.skip('no device', allow_module_level=True)\n")
     rows_file = tmp_path / "rows.jsonl"
     env = {**os.environ, gpu_check.TESTS_ENV: str(rows_file),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)])}
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "gpu_check", "-p",
-                    "no:cacheprovider", "test_four.py"], cwd=tmp_path, env=env,
-                   capture_output=True, timeout=120, check=False)
+                    "no:cacheprovider", "--continue-on-collection-errors",
+                    "test_four.py", "test_five.py", "test_six.py"],
+                   cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
     rows = {row["name"]: row for row in gpu_check.read_test_rows(rows_file)}
     assert {name: row["outcome"] for name, row in rows.items()} == {
         "test_four.py::test_passes": "passed", "test_four.py::test_fails": "failed",
-        "test_four.py::test_skipped": "skipped", "test_four.py::test_errors": "error"}
+        "test_four.py::test_skipped": "skipped", "test_four.py::test_errors": "error",
+        "test_five.py": "error", "test_six.py": "skipped"}
     assert "one is not two" in rows["test_four.py::test_fails"]["message"]
     assert rows["test_four.py::test_skipped"]["message"] == "not here"
     assert "fixture broke" in rows["test_four.py::test_errors"]["message"]
+    assert "not_a_module_anywhere" in rows["test_five.py"]["message"]
+    assert rows["test_six.py"]["message"] == "no device"
     assert gpu_check.read_test_rows(tmp_path / "missing.jsonl") == []
 
 
