@@ -1,15 +1,21 @@
-"""The JupyterLab extension end to end: a real ``jupyter lab``, a real kernel, Debian's chromium.
+"""The extension end to end: real JupyterLab and Notebook 7, a real kernel, Debian's chromium.
 
-One notebook with real nbgrad checks (a wrong gradient, an unseeded training
-loop, a right gradient, and a report displayed as bare JSON) is run in the
-browser; the test then uses the sidebar the way a user would: reads the list,
-filters it, jumps to a cell, re-runs a check after the fix, switches to a
-second notebook opened from disk (never executed) and back, deletes a cell
-and clears the outputs.  The screenshot it takes is the README's.
+One notebook with real nbgrad checks (a wrong gradient checked with
+``%gradcheck``, an unseeded training loop under ``%%determinism``, a right
+gradient, and a report displayed as bare JSON) is run in the browser; the test
+then uses the sidebar the way a user would: reads the (long, wrapped) labels
+and their tooltips, filters the list, jumps to a cell, copies the failing
+indices, follows "line 6 of noisy_step" to the cell that defines it, re-runs a
+check after the fix, saves and reloads (the history arrow is kept, in the
+notebook's metadata), switches to a second notebook opened from disk (never
+executed) and back, deletes a cell and clears the outputs.  In Notebook 7 the
+panel opens in the right sidebar by itself once the first report appears.
+The screenshots it takes are the README's.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -20,6 +26,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -35,10 +43,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("needs Debian's /usr/bin/chromium", allow_module_level=True)
 
-from playwright.sync_api import Locator, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO / "test-artifacts" / "panel.png"
+NOTEBOOK7_SCREENSHOT = REPO / "test-artifacts" / "panel-notebook7.png"
 # The README's picture is refreshed only on request (NBGRAD_UPDATE_DOCS=1), so
 # an ordinary test run leaves the working tree clean.
 README_SCREENSHOT = REPO / "docs" / "panel.png"
@@ -52,27 +61,34 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+LOAD = "%load_ext nbgrad"
+
 SETUP = """\
 import numpy as np
 import nbgrad
 
+def noisy_step(step):
+    \"\"\"One training step that forgot to seed its generator.\"\"\"
+    noise = np.random.rand(4)
+    return float(noise.sum()) + step
+
 BUG = True  # the last cell of the notebook fixes it
 W = np.array([[0.5, -1.0, 2.0], [0.3, 1.5, -0.7]])
 
-def cost_and_grad(W):
+def two_layer_network_cost_and_gradient(W, regularisation_strength=0.0):
     grad = (2 * W[:, ::-1]) if BUG else 2 * W
     return float((W ** 2).sum()), grad"""
 
-FAILING = "nbgrad.gradcheck(cost_and_grad, W, label='dense layer')"
+#: A label longer than the panel is wide: it has to wrap, not be cut.
+FAILING_LABEL = "two_layer_network_cost_and_gradient(W, regularisation_strength=0.0)"
+FAILING = f"%gradcheck {FAILING_LABEL} --wrt W"
 
-DIVERGING = '''\
-nbgrad.check_determinism("""
-import numpy as np
+#: Set-up first, the training step in the loop: the label is the loop's call.
+DIVERGING = """\
+%%determinism
 losses = []
 for step in range(3):
-    noise = np.random.rand(4)
-    losses.append(float(noise.sum()))
-""", {}, label="training loop")'''
+    losses.append(noisy_step(step))"""
 
 PASSING = """\
 good = nbgrad.gradcheck(lambda V: (float((V ** 3).sum()), 3 * V ** 2), W.copy(), label='cubic')
@@ -84,14 +100,15 @@ display({"application/vnd.nbgrad.report+json": good.to_dict()}, raw=True)"""
 
 FIX = "BUG = False"
 
-#: Cell index in the notebook of each code cell that shows a report.
-FAILING_CELL, DIVERGING_CELL, PASSING_CELL, JSON_ONLY_CELL = 2, 3, 4, 6
+#: Cell index in the notebook of each code cell that shows a report, and of the set-up.
+SETUP_CELL, FAILING_CELL, DIVERGING_CELL, PASSING_CELL, JSON_ONLY_CELL, FIX_CELL = 2, 3, 4, 5, 7, 8
 
 
 def _notebook() -> nbformat.NotebookNode:
     filler = "\n\n".join(f"Notes on the model, paragraph {i}." for i in range(40))
     cells = [
         nbformat.v4.new_markdown_cell("# nbgrad panel"),
+        nbformat.v4.new_code_cell(LOAD),
         nbformat.v4.new_code_cell(SETUP),
         nbformat.v4.new_code_cell(FAILING),
         nbformat.v4.new_code_cell(DIVERGING),
@@ -100,6 +117,11 @@ def _notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell(JSON_ONLY),
         nbformat.v4.new_code_cell(FIX),
     ]
+    return _with_python_kernel(nbformat.v4.new_notebook(cells=cells))
+
+
+def _notebook7() -> nbformat.NotebookNode:
+    cells = [nbformat.v4.new_code_cell(source) for source in (LOAD, SETUP, FAILING, DIVERGING)]
     return _with_python_kernel(nbformat.v4.new_notebook(cells=cells))
 
 
@@ -150,25 +172,27 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log.read_text()}")
+            pytest.fail(f"the Jupyter server exited with {server.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(f"{url}/api/status", timeout=2):
                 return
         except OSError:
             time.sleep(0.3)
-    pytest.fail(f"jupyter lab did not answer within 90 s:\n{log.read_text()}")
+    pytest.fail(f"the Jupyter server did not answer within 90 s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A JupyterLab server on a free port, token off, isolated from the user's settings."""
+@dataclass(frozen=True)
+class Server:
+    url: str
+    root: Path
+
+
+@contextmanager
+def _serve(app: str, root: Path, home: Path) -> Iterator[Server]:
+    """``python -m jupyterlab`` or ``python -m notebook`` on a free port, token off, own config."""
     installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbgrad" / "package.json"
     if not installed.exists():
         pytest.fail(f"the nbgrad labextension is not installed ({installed}); run `make setup`")
-    root = tmp_path_factory.mktemp("lab-root")
-    home = tmp_path_factory.mktemp("jupyter-home")
-    nbformat.write(_notebook(), root / "checks.ipynb")
-    nbformat.write(_saved_notebook(), root / "shared.ipynb")
     _lab_settings(home / "config")
     env = {
         **os.environ,
@@ -181,7 +205,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with log.open("wb") as out:
         server = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyterlab",
+                sys.executable, "-m", app,
                 f"--port={port}", "--ip=127.0.0.1", "--no-browser",
                 "--ServerApp.open_browser=False", "--IdentityProvider.token=", "--allow-root",
                 "--ServerApp.password=", f"--ServerApp.root_dir={root}",
@@ -191,7 +215,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, server, log)
-        yield url
+        yield Server(url, root)
     finally:
         server.terminate()
         try:
@@ -201,14 +225,38 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page(lab: str) -> Iterator[Page]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("lab-root")
+    nbformat.write(_notebook(), root / "checks.ipynb")
+    nbformat.write(_saved_notebook(), root / "shared.ipynb")
+    with _serve("jupyterlab", root, tmp_path_factory.mktemp("jupyter-home")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("notebook7-root")
+    nbformat.write(_notebook7(), root / "checks7.ipynb")
+    with _serve("notebook", root, tmp_path_factory.mktemp("notebook7-home")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        yield page
+        yield browser
         browser.close()
+
+
+def _new_page(browser: Browser) -> Page:
+    # Clipboard access: the test reads back what "copy failing indices" copied.
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return page
 
 
 # -- helpers reading the UI -------------------------------------------------
@@ -276,27 +324,73 @@ def _widen_right_sidebar(page: Page, pixels: int) -> None:
     page.mouse.up()
 
 
-def _run_all(page: Page) -> None:
+def _run_all(page: Page, last_cell: int, count: int) -> None:
     _menu(page, "Run", "runmenu:run-all")
-    expect(_cell(page, 7).locator(".jp-InputPrompt")).to_have_text("[6]:", timeout=90_000)
+    prompt = _cell(page, last_cell).locator(".jp-InputPrompt")
+    expect(prompt).to_have_text(f"[{count}]:", timeout=90_000)
 
 
-# -- the test ---------------------------------------------------------------
+def _clipboard(page: Page) -> str:
+    return str(page.evaluate("() => navigator.clipboard.readText()"))
 
 
-def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
-    _open_notebook(page, lab)
-    _run_all(page)
+def _copied_indices(page: Page, button: Locator) -> dict[str, list[tuple[int, ...]]]:
+    """Click a "copy failing indices" button; the clipboard holds a Python literal."""
+    page.evaluate("() => navigator.clipboard.writeText('')")
+    button.click()
+    expect(button).to_have_text("copied")
+    text = _clipboard(page)
+    assert text == button.get_attribute("data-indices")
+    value = ast.literal_eval(text)
+    assert isinstance(value, dict)
+    return value
+
+
+def _wrong_elements() -> dict[str, list[tuple[int, ...]]]:
+    """Where the notebook's buggy gradient (columns reversed) differs from 2 W, computed here."""
+    W = np.array([[0.5, -1.0, 2.0], [0.3, 1.5, -0.7]])
+    return {"W": [tuple(int(i) for i in ix) for ix in np.argwhere(2 * W[:, ::-1] != 2 * W)]}
+
+
+#: The text the page has selected (CodeMirror mirrors its selection into the DOM's).
+SELECTED = "() => window.getSelection().toString()"
+
+
+# -- the tests --------------------------------------------------------------
+
+
+def test_panel_lists_jumps_reruns_and_renders(browser: Browser, lab: Server) -> None:
+    page = _new_page(browser)
+    _open_notebook(page, lab.url)
+    _run_all(page, FIX_CELL, 7)
 
     # The list: every check, in cell order, with its status and execution count.
     expect(_rows(page)).to_have_count(4)
     assert _statuses(page) == ["fail", "diverged", "pass", "pass"]
     counts = page.locator(".nbgrad-ChecksPanel-count").all_inner_texts()
-    assert counts == ["[2]", "[3]", "[4]", "[5]"]
+    assert counts == ["[3]", "[4]", "[5]", "[6]"]
     kinds = page.locator(".nbgrad-ChecksPanel-kind").all_inner_texts()
     assert kinds == ["gradcheck", "determinism", "gradcheck", "gradcheck"]
-    labels = page.locator(".nbgrad-ChecksPanel-label").all_inner_texts()
-    assert labels[:3] == ["dense layer", "training loop", "cubic"]
+
+    # Labels: the checked expression, and the loop's call (not "losses = []"), never cut:
+    # wrapped inside the panel's width, the full text in the tooltip too.
+    labels = page.locator(".nbgrad-ChecksPanel-label")
+    assert labels.all_inner_texts()[:3] == [FAILING_LABEL, "noisy_step(step)", "cubic"]
+    assert [label.get_attribute("title") for label in labels.all()[:3]] == [
+        FAILING_LABEL, "noisy_step(step)", "cubic",
+    ]
+    long_label = labels.nth(0)
+    fits = long_label.evaluate(
+        """label => {
+            const panel = label.closest('.nbgrad-ChecksPanel').getBoundingClientRect();
+            const box = label.getBoundingClientRect();
+            const lineHeight = parseFloat(getComputedStyle(label).lineHeight) || 16;
+            return {inside: box.right <= panel.right + 1 && label.scrollWidth <= label.clientWidth,
+                    lines: Math.round(box.height / lineHeight)};
+        }"""
+    )
+    assert fits["inside"] and fits["lines"] >= 2, fits
+
     expect(_rows(page).nth(1).locator(".nbgrad-ChecksPanel-current")).to_have_text(
         "step 0 · unseeded_rng"
     )
@@ -311,16 +405,46 @@ def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
     assert headline
     expect(bare.locator(".nbgrad-Report-headline")).to_contain_text(headline)
     expect(bare.locator(".nbgrad-Report-blocks tbody tr")).to_have_count(1)
+    expect(bare.locator(".nbgrad-CopyIndices")).to_have_count(0)  # nothing failed
     failing_output = _cell(page, FAILING_CELL).locator(".nbgrad-Report")
     expect(failing_output).to_have_attribute("data-status", "fail")
     expect(failing_output.locator(".nbgrad-Report-blocks")).to_contain_text("(2, 3)")
     # ...keeping the static HTML's plots one click away; the bare JSON has none.
     _cell(page, FAILING_CELL).locator(".nbgrad-Report-static > summary").click()
-    expect(_cell(page, FAILING_CELL).locator(".nbgrad-Report-static img").first).to_be_visible()
+    expect(_cell(page, FAILING_CELL).locator(".nbgrad-Report-static img, "
+                                             ".nbgrad-Report-static svg").first).to_be_visible()
     expect(_cell(page, JSON_ONLY_CELL).locator(".nbgrad-Report-static")).to_have_count(0)
     expect(_cell(page, DIVERGING_CELL).locator(".nbgrad-Report-cause")).to_contain_text(
         "unseeded_rng"
     )
+
+    # "Copy failing indices", in the renderer and in the panel: a Python dict of the
+    # elements the buggy gradient gets wrong, computed independently here.
+    wrong = _wrong_elements()
+    assert _copied_indices(page, failing_output.locator(".nbgrad-CopyIndices")) == wrong
+    assert _copied_indices(page, _rows(page).nth(0).locator(".nbgrad-CopyIndices")) == wrong
+
+    # "line 6 of noisy_step" (the divergence) links to the set-up cell defining noisy_step,
+    # from the report...
+    line = SETUP.splitlines()[5]
+    assert "np.random.rand" in line
+    link = _cell(page, DIVERGING_CELL).locator(".nbgrad-Report-where .nbgrad-LineLink")
+    expect(link).to_have_text("line 6 of noisy_step")
+    link.click()
+    setup = _cell(page, SETUP_CELL)
+    expect(setup).to_have_class(ACTIVE)
+    page.wait_for_function(f"() => ({SELECTED})() === {json.dumps(line)}")
+    # ...and from the panel, scrolling a notebook that had scrolled away.
+    page.keyboard.press("Escape")
+    setup.evaluate("cell => cell.closest('.jp-WindowedPanel-outer').scrollTop = 1e9")
+    page.wait_for_timeout(200)
+    assert not setup.evaluate(IN_VIEW)
+    _cell(page, FIX_CELL).click()
+    _rows(page).nth(1).locator(".nbgrad-LineLink").click()
+    expect(setup).to_have_class(ACTIVE)
+    page.wait_for_function(IN_VIEW, arg=setup.element_handle())
+    page.wait_for_function(f"() => ({SELECTED})() === {json.dumps(line)}")
+    page.keyboard.press("Escape")
 
     # "Failing only".
     page.locator(".nbgrad-ChecksPanel-failingOnly").check()
@@ -329,7 +453,7 @@ def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
     expect(_rows(page)).to_have_count(4)
 
     # Click: the notebook scrolls to the cell and makes it the active one.
-    _cell(page, 7).click()
+    _cell(page, FIX_CELL).click()
     target = _cell(page, FAILING_CELL)
     target.evaluate("cell => cell.closest('.jp-WindowedPanel-outer').scrollTop = 1e9")
     page.wait_for_timeout(200)
@@ -348,19 +472,36 @@ def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
     expect(first.locator(".nbgrad-ChecksPanel-figure")).to_have_text(
         f"gradcheck {before} → {after}"
     )
-    expect(first.locator(".nbgrad-ChecksPanel-count")).to_have_text("[7]")
+    expect(first.locator(".nbgrad-ChecksPanel-count")).to_have_text("[8]")
+    expect(first.locator(".nbgrad-CopyIndices")).to_have_count(0)  # nothing fails any more
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     if os.environ.get("NBGRAD_UPDATE_DOCS") == "1":
         shutil.copyfile(SCREENSHOT, README_SCREENSHOT)
+
+    # The history is saved with the notebook (its metadata) and survives a reload.
+    _menu(page, "File", "docmanager:save")
+    saved = lab.root / "checks.ipynb"
+    deadline = time.monotonic() + 30
+    while "nbgrad" not in nbformat.read(saved, as_version=4).metadata:
+        assert time.monotonic() < deadline, "the saved notebook has no nbgrad metadata"
+        time.sleep(0.3)
+    history = nbformat.read(saved, as_version=4).metadata["nbgrad"]["history"]
+    assert [slot["previous"]["figure"] for slot in history.values()] == [before]
+    page.reload()
+    _wait_for_kernel(lab.url)
+    if not page.locator(".nbgrad-ChecksPanel").is_visible():
+        page.locator('.jp-SideBar li[data-id="nbgrad-checks"]').click()
+    expect(_rows(page)).to_have_count(4)
+    expect(_rows(page).nth(0).locator(".nbgrad-ChecksPanel-previous")).to_have_text(before)
 
     # Another notebook, opened from disk with saved outputs and never run.
     page.locator(".jp-DirListing-item", has_text="shared.ipynb").dblclick()
     expect(_rows(page)).to_have_count(1)
     assert _statuses(page) == ["fail"]
     expect(page.locator(".nbgrad-ChecksPanel-count")).to_have_text("[7]")
-    saved = _cell(page, 0).locator(".nbgrad-Report")
-    expect(saved).to_have_attribute("data-status", "fail")
+    shared = _cell(page, 0).locator(".nbgrad-Report")
+    expect(shared).to_have_attribute("data-status", "fail")
     # ...and back: the first notebook's list and its history are still there.
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="checks.ipynb").click()
     expect(_rows(page)).to_have_count(4)
@@ -374,3 +515,35 @@ def test_panel_lists_jumps_reruns_and_renders(page: Page, lab: str) -> None:
     assert _statuses(page) == ["pass", "pass", "pass"]
     _menu(page, "Edit", "editmenu:clear-all")
     expect(page.locator(".nbgrad-ChecksPanel-empty")).to_contain_text("No nbgrad checks")
+    page.context.close()
+
+
+def test_notebook7_opens_the_panel_in_the_right_sidebar(
+    browser: Browser, notebook7: Server
+) -> None:
+    page = _new_page(browser)
+    page.goto(f"{notebook7.url}/notebooks/checks7.ipynb")
+    _wait_for_kernel(notebook7.url)
+    panel = page.locator(".nbgrad-ChecksPanel")
+    # Notebook 7 starts with its right sidebar closed (the panel only under View).
+    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(4)
+    expect(panel).to_be_hidden()
+
+    _run_all(page, 3, 4)
+    # The first report opened the sidebar with the panel in it, by itself.
+    expect(panel).to_be_visible()
+    expect(_rows(page)).to_have_count(2)
+    assert _statuses(page) == ["fail", "diverged"]
+    assert page.locator(".nbgrad-ChecksPanel-label").all_inner_texts() == [
+        FAILING_LABEL, "noisy_step(step)",
+    ]
+    # The header stays on one line in Notebook 7's narrow sidebar: every piece of it
+    # overlaps every other vertically (a wrapped piece starts below another's bottom).
+    boxes = page.locator(".nbgrad-ChecksPanel-header > *").evaluate_all(
+        "nodes => nodes.map(node => [node.getBoundingClientRect().top,"
+        " node.getBoundingClientRect().bottom])"
+    )
+    assert len(boxes) == 3 and max(t for t, _ in boxes) < min(b for _, b in boxes), boxes
+    NOTEBOOK7_SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(NOTEBOOK7_SCREENSHOT))
+    page.context.close()

@@ -20,6 +20,18 @@ export function element<K extends keyof HTMLElementTagNameMap>(
 }
 
 /**
+ * `text` as nodes with line-break opportunities after `_ ( , . =` and
+ * before `[`, so a long expression such as
+ * `two_layer_network_cost_and_gradient(W, reg=0.0)` wraps at its joints
+ * rather than mid-word (CSS `overflow-wrap` still breaks what remains).
+ */
+export function breakable(text: string): Child[] {
+  return text
+    .split(/(?<=[_(,.=])|(?=\[)/)
+    .flatMap((piece, i) => (i === 0 ? [piece] : [document.createElement('wbr'), piece]));
+}
+
+/**
  * Event a line link sends up the DOM; the panel plugin, which knows the
  * notebooks, answers it by scrolling to the cell that defines the function.
  */

@@ -22,7 +22,7 @@ import {
   Outcome,
   summarize
 } from './checklist';
-import { copyIndicesButton, element, lineLink } from './dom';
+import { breakable, copyIndicesButton, element, lineLink } from './dom';
 import { goToCell, IShellLike } from './navigate';
 import { isObject, REPORT_MIME_TYPE, statusTone } from './report';
 
@@ -90,7 +90,7 @@ export class ChecksPanel extends Widget {
       this._render();
     });
     filter.append(checkbox, ' failing only');
-    header.append(element('h2', 'nbgrad-ChecksPanel-title', 'nbgrad checks'), this._summary, filter);
+    header.append(element('h2', 'nbgrad-ChecksPanel-title', 'nbgrad'), this._summary, filter);
     return header;
   }
 
@@ -183,6 +183,7 @@ export class ChecksPanel extends Widget {
     const { total, failing } = summarize(this._rows);
     this._summary.textContent =
       total === 0 ? '' : `${total} check${total === 1 ? '' : 's'} · ${failing} failing`;
+    this._summary.title = this._summary.textContent;
     if (total > 0 && !this._announced) {
       this._announced = true;
       this._firstChecks.emit();
@@ -211,7 +212,7 @@ export class ChecksPanel extends Widget {
     item.dataset.status = row.status;
     item.tabIndex = 0;
     item.title = row.headline;
-    const label = element('span', 'nbgrad-ChecksPanel-label', row.label);
+    const label = element('span', 'nbgrad-ChecksPanel-label', ...breakable(row.label));
     label.title = row.label;
 
     const figure = element('div', 'nbgrad-ChecksPanel-figure');
