@@ -24,8 +24,8 @@ from typing import Any
 
 from nbgrad.report import fmt
 
-WIDTH, HEIGHT = 520, 250
-LEFT, RIGHT, TOP, BOTTOM = 62, 170, 26, 40
+WIDTH, HEIGHT = 520, 260
+LEFT, RIGHT, TOP, BOTTOM = 62, 170, 36, 40
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -306,8 +306,8 @@ def _frame(plot: Plot, x_axis: _Axis, y_axis: _Axis) -> str:
         parts.append(f'<line x1="{ends[0]:.1f}" y1="{tops[0]:.1f}" x2="{ends[1]:.1f}" '
                      f'y2="{tops[1]:.1f}" stroke="#555555" stroke-dasharray="4 3"/>')
     parts.append(_text(LEFT + (WIDTH - LEFT - RIGHT) / 2, HEIGHT - 6, plot.x_label, "middle"))
-    parts.append(_text(8, TOP - 8, plot.y_label))
-    parts.append(_text(LEFT, 14, plot.title, weight="bold"))
+    parts.append(_text(8, TOP - 6, plot.y_label))  # its own line, under the title
+    parts.append(_text(8, 14, plot.title, weight="bold"))
     return "".join(parts)
 
 

@@ -1,0 +1,240 @@
+"""Every fixture report inside a real JupyterLab, light and dark theme: WCAG AA contrast.
+
+One notebook holds each report of ``tests/fixtures/reports`` twice: as the full
+bundle nbgrad displays (text, static HTML and the JSON, so JupyterLab shows
+nbgrad's own renderer with the static HTML folded under it, here unfolded),
+and as its static HTML alone (a JupyterLab without the extension, nbviewer's
+view).  It is opened twice: unsigned, as a notebook from someone else (the
+HTML goes through JupyterLab's sanitiser, which drops the theme variables) and
+signed, as one the user saved (the HTML is used as is, variables and all).
+For every text node of nbgrad's output the test takes the computed colour and
+the effective background (the element's and its ancestors' backgrounds
+composited, alpha included) and asserts a contrast ratio of at least 4.5 : 1.
+Screenshots of the light and the dark page are kept in ``test-artifacts/``;
+with ``NBGRAD_UPDATE_DOCS=1`` they become the README's ``docs/report-*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.sign import NotebookNotary
+from test_labextension_e2e import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_until_up
+
+from nbgrad.report.bundle import mimebundle
+from nbgrad.report.html import render_html
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+FIXTURES = sorted((REPO / "tests" / "fixtures" / "reports").glob("*.json"))
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+#: The report pictured in the README.
+PICTURED = "gradcheck_seed003_regularisation"
+AA = 4.5
+
+#: For each visible text node under ``roots``: its text, colour, effective background, ratio.
+CONTRAST = """roots => {
+  const pen = document.createElement('canvas').getContext('2d', {willReadFrequently: true});
+  const parse = c => {  // any CSS colour syntax the browser computes, through a 1-pixel canvas
+    pen.clearRect(0, 0, 1, 1);
+    pen.fillStyle = c;
+    pen.fillRect(0, 0, 1, 1);
+    const [r, g, b, a] = pen.getImageData(0, 0, 1, 1).data;
+    return [r, g, b, a / 255];
+  };
+  const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3]))
+    .concat([1]);
+  const background = element => {
+    const layers = [];
+    for (let e = element; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let colour = [255, 255, 255, 1];  // the canvas
+    for (let i = layers.length - 1; i >= 0; i--) colour = over(layers[i], colour);
+    return colour;
+  };
+  const channel = v => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = c => 0.2126 * channel(c[0]) + 0.7152 * channel(c[1]) + 0.0722 * channel(c[2]);
+  const found = [];
+  for (const root of roots) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const node = walker.currentNode;
+      const text = node.textContent.trim();
+      const element = node.parentElement;
+      const style = getComputedStyle(element);
+      if (!text || style.visibility === 'hidden' || element.getClientRects().length === 0) continue;
+      const back = background(element);
+      const fore = over(parse(style.color), back);
+      const [a, b] = [luminance(fore), luminance(back)];
+      found.push({text: text.slice(0, 50), tag: element.tagName, colour: style.color,
+                  background: `rgb(${back.slice(0, 3).map(Math.round).join(', ')})`,
+                  ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)});
+    }
+  }
+  return found;
+}"""
+
+
+def _notebook() -> nbformat.NotebookNode:
+    cells = []
+    for path in FIXTURES:
+        report = json.loads(path.read_text())
+        bundle = mimebundle(report)
+        cells.append(nbformat.v4.new_code_cell(
+            f"# {path.stem}", execution_count=1,
+            outputs=[nbformat.v4.new_output("display_data", data=bundle)]))
+        cells.append(nbformat.v4.new_code_cell(
+            f"# {path.stem}, static HTML only", execution_count=2,
+            outputs=[nbformat.v4.new_output("display_data", data={
+                "text/html": render_html(report), "text/plain": bundle["text/plain"]})]))
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    return notebook
+
+
+def _settings(config: Path, theme: str) -> None:
+    """Theme, every cell rendered (no windowing), no kernel started, no toasts."""
+    root = config / "lab" / "user-settings" / "@jupyterlab"
+    for plugin, values in [
+        ("apputils-extension/themes", {"theme": theme}),
+        ("apputils-extension/notification", {"checkForUpdates": False, "fetchNews": "false"}),
+        ("notebook-extension/tracker", {"windowingMode": "none"}),
+    ]:
+        path = root / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on a free port over a folder with an unsigned and a signed copy."""
+    root = tmp_path_factory.mktemp("theme-root")
+    home = tmp_path_factory.mktemp("theme-home")
+    # Signatures are content hashes: the copy from "someone else" differs by one field.
+    shared = _notebook()
+    shared.metadata["title"] = "from a colleague"
+    nbformat.write(shared, root / "shared.ipynb")
+    notebook = _notebook()
+    (home / "data").mkdir()
+    NotebookNotary(data_dir=str(home / "data")).sign(notebook)
+    nbformat.write(notebook, root / "saved.ipynb")
+    _settings(home / "config", THEMES["light"])
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data")}
+    port = _free_port()
+    log = home / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", f"--port={port}", "--ip=127.0.0.1",
+             "--no-browser", "--IdentityProvider.token=", "--ServerApp.password=",
+             "--allow-root", f"--ServerApp.root_dir={root}",
+             # Opened as in a session with no kernel: the saved outputs are all there is.
+             "--KernelSpecManager.allowed_kernelspecs=none"],
+            env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, server, log)
+        yield url, home / "config"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser_page(lab: tuple[str, Path]) -> Iterator[Page]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1300, "height": 1000}).new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def open_notebook(page: Page, url: str, name: str) -> None:
+    # A fresh workspace: only this notebook open, nothing restored from the previous visit.
+    page.goto(f"{url}/lab/workspaces/{name.split('.')[0]}{time.monotonic_ns()}/tree/{name}?reset")
+    outputs = page.locator(f"{NOTEBOOK} .jp-OutputArea-output")
+    outputs.nth(2 * len(FIXTURES) - 1).wait_for(state="attached")
+    _dismiss_kernel_dialog(page)
+    page.wait_for_function(
+        f"document.querySelectorAll('{NOTEBOOK} .nbgrad-report').length >= {2 * len(FIXTURES)}")
+    page.evaluate(f"document.querySelectorAll('{NOTEBOOK} .jp-OutputArea details')"
+                  ".forEach(d => {{ d.open = true; }})")
+
+
+def _dismiss_kernel_dialog(page: Page) -> None:
+    """No kernel may start (the server allows none): close the kernel dialog if it shows."""
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.wait_for(state="visible", timeout=5_000)
+    except PlaywrightTimeout:  # no dialog this time
+        return
+    buttons = dialog.locator(".jp-Dialog-button")
+    buttons.last.click() if buttons.count() else page.keyboard.press("Escape")
+
+
+@pytest.mark.parametrize("theme", list(THEMES))
+@pytest.mark.parametrize("notebook", ["shared.ipynb", "saved.ipynb"])
+def test_every_text_of_every_report_has_aa_contrast(
+    browser_page: Page, lab: tuple[str, Path], theme: str, notebook: str
+) -> None:
+    url, config = lab
+    _settings(config, THEMES[theme])
+    open_notebook(browser_page, url, notebook)
+    body = browser_page.locator("body")
+    assert body.get_attribute("data-jp-theme-name") == THEMES[theme]
+    roots = browser_page.locator(f"{NOTEBOOK} .jp-OutputArea-output:has(.nbgrad-report)")
+    assert roots.count() == 2 * len(FIXTURES)
+    # Signed: the HTML is used as written, theme variables included; unsigned: sanitised,
+    # and the sanitiser drops declarations with var(): both ways must read.  (nbgrad's
+    # renderer, the first output, sanitises the HTML it folds in either way.)
+    styled = browser_page.locator(f"{NOTEBOOK} .jp-RenderedHTML > .nbgrad-report").first \
+        .get_attribute("style")
+    assert ("var(--jp-" in (styled or "")) == (notebook == "saved.ipynb")
+    texts = roots.evaluate_all(CONTRAST)
+    # Every report's words were measured, in both forms, not just a few.
+    assert len(texts) > 40 * len(FIXTURES)
+    for headline in (json.loads(p.read_text())["headline"] for p in FIXTURES):
+        assert any(headline.startswith(t["text"]) for t in texts), headline
+    low = [t for t in texts if t["ratio"] < AA]
+    assert not low, f"{len(low)} of {len(texts)} text nodes under {AA}:1 " + json.dumps(
+        low[:12], ensure_ascii=False, indent=1)
+    _screenshot(browser_page, theme, notebook)
+
+
+def _screenshot(page: Page, theme: str, notebook: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    stem = f"theme-{theme}-{notebook.split('.')[0]}"
+    report = page.locator(f"{NOTEBOOK} .jp-Cell", has_text=f"# {PICTURED}, static HTML only"
+                          ).locator(".jp-OutputArea-output")
+    page.set_viewport_size({"width": 1100, "height": 3200})  # the whole report in view
+    report.scroll_into_view_if_needed()
+    picture = ARTIFACTS / f"{stem}.png"
+    report.screenshot(path=str(picture))
+    page.set_viewport_size({"width": 1300, "height": 1000})
+    if notebook == "saved.ipynb" and os.environ.get("NBGRAD_UPDATE_DOCS") == "1":
+        shutil.copy(picture, REPO / "docs" / f"report-{theme}.png")
