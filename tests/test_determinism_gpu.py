@@ -203,8 +203,8 @@ STOPS = {"clean": "", "raises": "    if step == 1:\n        raise ValueError('bo
 
 @pytest.fixture(params=["default pool", "own pool", "no pool", "using_allocator"])
 def user_allocator(request):
-    """The allocator setting the user left before the check (put back to CuPy's default after)."""
-    default = cp.get_default_memory_pool().malloc
+    """The allocator setting the user left before the check (CuPy's own put back after)."""
+    original = cp.cuda.get_allocator()
     own = cp.cuda.MemoryPool()
     if request.param == "own pool":
         cp.cuda.set_allocator(own.malloc)
@@ -216,7 +216,7 @@ def user_allocator(request):
     else:
         yield request.param, (own if request.param == "own pool" else
                               cp.get_default_memory_pool())
-    cp.cuda.set_allocator(default)
+    cp.cuda.set_allocator(original)
 
 
 @pytest.mark.parametrize("stop", sorted(STOPS))
