@@ -14,55 +14,26 @@ from typing import Any
 
 import pytest
 from gpu_support import cp
+from test_determinism_support import SEED000_FIXED, SEED000_SETUP, TRAIN_CELL, line_of
 
 from nbgrad import check_determinism
 from nbgrad.determinism.digest import DeviceDigests, digest_all
 
 pytestmark = pytest.mark.gpu
 
-#: Seed 000 in the asker's style: the bias gradient starts from ``cp.empty`` and
-#: is accumulated with ``+=`` inside the backward pass of a small recurrent net.
-SEED000_SETUP = """\
-import cupy as cp
-T, H, D = 4, 64, 32
-init = cp.random.default_rng(7)
-Wx = init.standard_normal((H, D)) * 0.3
-Wh = init.standard_normal((H, H)) * 0.3
-bias_c = cp.zeros(H)
-data = init.standard_normal((5, T, D))
-targets = init.standard_normal((5, H))
-learning_rate = 0.05
+
+def on_cupy(setup: str) -> str:
+    """Seed 000's setup cell (numpy) as a CuPy user writes it: ``xp`` is CuPy, state on device."""
+    cupy_setup = setup.replace("xp = np", "import cupy\nxp = cupy").replace(
+        "learning_rate = 0.05", "learning_rate = 0.05\nWx, Wh, bias_c, data, targets = (\n"
+        "    xp.asarray(a) for a in (Wx, Wh, bias_c, data, targets))")
+    assert "xp = cupy" in cupy_setup and "xp.asarray(a)" in cupy_setup, "setup cell changed"
+    return cupy_setup
 
 
-def forward(x):
-    h = cp.zeros((T + 1, H))
-    for t in range(T):
-        h[t] = cp.tanh(Wx @ x[t] + Wh @ h[t - 1] + bias_c)
-    return h
-
-
-def bptt(x, y):
-    global Wx, Wh, bias_c
-    h = forward(x)
-    dLdh = h[T - 1] - y
-    dLdb_c = cp.empty(H)
-    dLdWx = cp.zeros_like(Wx)
-    for t in range(T - 1, -1, -1):
-        dz = dLdh * (1 - h[t] * h[t])
-        dLdb_c += dz
-        dLdWx += cp.outer(dz, x[t])
-        dLdh = Wh.T @ dz
-    Wx = Wx - learning_rate * dLdWx
-    bias_c = bias_c - learning_rate * dLdb_c
-    return float(0.5 * ((h[T - 1] - y) ** 2).sum())
-"""
-SEED000_FIXED = SEED000_SETUP.replace("dLdb_c = cp.empty(H)", "dLdb_c = cp.zeros(H)")
-TRAIN = """\
-losses = []
-for i in range(len(data)):
-    loss = bptt(data[i], targets[i])
-    losses.append(loss)
-"""
+#: Seed 000: the bias gradient starts from ``xp.empty`` (here CuPy's) and is
+#: accumulated with ``+=`` inside a hand-written backward pass.
+SEED000 = on_cupy(SEED000_SETUP)
 
 CUMSUM_SETUP = "import cupy as cp\nx = cp.random.default_rng(0).standard_normal(2**24, " \
                "dtype=cp.float32)\n"
@@ -92,10 +63,6 @@ for step in range(2):
 """
 
 
-def line_of(source: str, text: str) -> int:
-    return next(n for n, line in enumerate(source.splitlines(), 1) if text in line)
-
-
 def determinism(run_cell, body: str, options: str = "") -> dict[str, Any]:
     return run_cell(f"%%determinism {options}\n{body}").to_dict()
 
@@ -107,25 +74,25 @@ def fix_text(divergence: dict[str, Any]) -> str:
     return fix if isinstance(fix, str) else json.dumps(fix)
 
 
-def test_seed000_on_the_gpu_is_uninitialised_memory_from_cp_empty(run_cell):
-    run_cell(SEED000_SETUP)
-    report = determinism(run_cell, TRAIN)
+def test_seed000_on_the_gpu_is_uninitialised_memory_from_cupy_empty(run_cell):
+    run_cell(SEED000)
+    report = determinism(run_cell, TRAIN_CELL)
     d = report["first_divergence"]
     assert report["backend"] == "cupy" and not report["deterministic"]
     assert (d["step"], d["cause"], d["variable"]) == (0, "uninitialized_memory", "dLdb_c")
-    assert d["function"] == "bptt" and d["line"] == line_of(SEED000_SETUP, "dLdb_c += dz")
-    assert d["allocation"]["line"] == line_of(SEED000_SETUP, "dLdb_c = cp.empty(H)")
-    assert "cp.empty" in d["allocation"]["source"]
+    assert d["function"] == "bptt" and d["line"] == line_of(SEED000, "dLdb_c += dz")
+    assert d["allocation"]["line"] == line_of(SEED000, "dLdb_c = xp.empty(H)")
+    assert d["allocation"]["source"] == "dLdb_c = xp.empty(H)"
     assert "zeros" in fix_text(d)
 
 
-def test_seed000_with_cp_zeros_is_deterministic_and_leaves_one_plain_runs_state(shell, run_cell):
-    run_cell(SEED000_FIXED)
-    run_cell(TRAIN)
+def test_seed000_with_zeros_is_deterministic_and_leaves_one_plain_runs_state(shell, run_cell):
+    run_cell(on_cupy(SEED000_FIXED))
+    run_cell(TRAIN_CELL)
     plain = {name: shell.user_ns[name].get().tobytes() for name in ("Wx", "bias_c")}
     plain_losses = list(shell.user_ns["losses"])
-    run_cell(SEED000_FIXED)  # the same starting state again
-    report = determinism(run_cell, TRAIN)
+    run_cell(on_cupy(SEED000_FIXED))  # the same starting state again
+    report = determinism(run_cell, TRAIN_CELL)
     assert report["deterministic"] and report["first_divergence"] is None, report
     assert report["backend"] == "cupy" and report["restored"] == "run0"
     assert {name: shell.user_ns[name].get().tobytes() for name in ("Wx", "bias_c")} == plain
