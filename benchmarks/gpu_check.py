@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             results["benchmarks"] = json.loads(figures.read_text())
     results["elapsed_s"] = time.perf_counter() - start
     path = write_results(results, out)
+    print(path.read_text(), flush=True)  # also in the device call's output tail
     print(f"gpu-check: results in {path}")
     return 0 if all(p["status"] == "passed" for p in results["phases"]) else 1
 
