@@ -185,11 +185,16 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None
 class Server:
     url: str
     root: Path
+    #: The server's own JUPYTER_CONFIG_DIR (user settings under ``lab/user-settings``).
+    config: Path
 
 
 @contextmanager
-def _serve(app: str, root: Path, home: Path) -> Iterator[Server]:
-    """``python -m jupyterlab`` or ``python -m notebook`` on a free port, token off, own config."""
+def _serve(app: str, root: Path, home: Path, *options: str) -> Iterator[Server]:
+    """``python -m jupyterlab`` or ``python -m notebook`` on a free port, token off, own config.
+
+    ``options`` are extra command-line options for the server.
+    """
     installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbgrad" / "package.json"
     if not installed.exists():
         pytest.fail(f"the nbgrad labextension is not installed ({installed}); run `make setup`")
@@ -208,14 +213,14 @@ def _serve(app: str, root: Path, home: Path) -> Iterator[Server]:
                 sys.executable, "-m", app,
                 f"--port={port}", "--ip=127.0.0.1", "--no-browser",
                 "--ServerApp.open_browser=False", "--IdentityProvider.token=", "--allow-root",
-                "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+                "--ServerApp.password=", f"--ServerApp.root_dir={root}", *options,
             ],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, server, log)
-        yield Server(url, root)
+        yield Server(url, root, home / "config")
     finally:
         server.terminate()
         try:

@@ -188,6 +188,12 @@ function determinismBody(report: JSONObject): HTMLElement[] {
   return parts;
 }
 
+/** What the checked code did outside the namespace while it was rerun (the engines' words). */
+function sideEffects(value: unknown): HTMLElement[] {
+  const messages = objects(value).map(effect => element('li', '', text(effect.message, '')));
+  return messages.length === 0 ? [] : [element('ul', 'nbgrad-Report-sideEffects', ...messages)];
+}
+
 /** The whole report as DOM, or a one-line notice when it cannot be read. */
 export function renderReport(value: unknown): HTMLElement {
   const parsed = parseReport(value);
@@ -211,7 +217,8 @@ export function renderReport(value: unknown): HTMLElement {
       element('span', '', summary.headline)
     ),
     element('div', 'nbgrad-Report-label', element('code', '', summary.label)),
-    ...(summary.kind === 'gradcheck' ? gradcheckBody(raw) : determinismBody(raw))
+    ...(summary.kind === 'gradcheck' ? gradcheckBody(raw) : determinismBody(raw)),
+    ...sideEffects(raw.side_effects)
   );
   root.dataset.kind = summary.kind;
   root.dataset.status = summary.status;

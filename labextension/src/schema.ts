@@ -46,6 +46,14 @@ export type Cause = (typeof CAUSES)[number];
 /** Non-finite floats travel as `null`. */
 export type RealOrNull = number | null;
 
+/** Something the checked code did outside the namespace while nbgrad reran it. */
+export interface SideEffect {
+  kind: 'write' | 'chdir';
+  path: string;
+  count: number;
+  message: string;
+}
+
 /** Fields every report has. */
 export interface CommonFields {
   version: 1;
@@ -55,6 +63,7 @@ export interface CommonFields {
   headline: string;
   created: string;
   elapsed_s: number;
+  side_effects?: SideEffect[];
 }
 
 export interface Element {
