@@ -1,0 +1,114 @@
+"""The memory figure both engines check before copying: cgroup limits first, then the machine.
+
+The reader runs on fake ``/proc`` and ``/sys`` trees laid out as the kernel
+writes them (cgroup v2, v1, nested limits, a container's own root), then on
+this machine's real files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nbgrad.namespace import memory
+from nbgrad.namespace.memory import available_host_memory, size
+
+GB = 2**30
+MEMINFO = "MemTotal:       65536000 kB\nMemFree:         1000000 kB\nMemAvailable:   {} kB\n"
+
+
+def tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_cgroup_v2_limit_counts_usage_but_not_droppable_cache(tmp_path: Path) -> None:
+    root = tree(tmp_path, {
+        "proc/self/cgroup": "0::/user.slice/job\n",
+        "proc/meminfo": MEMINFO.format(32 * 2**20),  # 32 GB on the machine
+        "sys/fs/cgroup/user.slice/job/memory.max": f"{4 * GB}\n",
+        "sys/fs/cgroup/user.slice/job/memory.current": f"{3 * GB}\n",
+        "sys/fs/cgroup/user.slice/job/memory.stat": f"anon 100\ninactive_file {GB}\n",
+    })
+    found = available_host_memory(root)
+    assert found.bytes == 2 * GB
+    assert found.source == ("cgroup v2 limit sys/fs/cgroup/user.slice/job/memory.max = 4.0 GB, "
+                            "2.0 GB in use")
+
+
+def test_an_ancestors_v2_limit_binds_when_the_own_level_says_max(tmp_path: Path) -> None:
+    root = tree(tmp_path, {
+        "proc/self/cgroup": "0::/ci/runner\n",
+        "proc/meminfo": MEMINFO.format(32 * 2**20),
+        "sys/fs/cgroup/ci/runner/memory.max": "max\n",
+        "sys/fs/cgroup/ci/runner/memory.current": f"{GB // 4}\n",
+        "sys/fs/cgroup/ci/memory.max": f"{GB}\n",
+        "sys/fs/cgroup/ci/memory.current": f"{GB // 2}\n",
+    })
+    assert available_host_memory(root).bytes == GB // 2
+    assert "sys/fs/cgroup/ci/memory.max" in available_host_memory(root).source
+
+
+def test_cgroup_v1_limit_and_a_containers_own_root(tmp_path: Path) -> None:
+    root = tree(tmp_path, {
+        "proc/self/cgroup": "5:cpu:/\n4:memory:/docker/abc123\n0::/\n",
+        "proc/meminfo": MEMINFO.format(32 * 2**20),
+        # the own path is not visible inside the container: its cgroup is the mount's root
+        "sys/fs/cgroup/memory/memory.limit_in_bytes": f"{2 * GB}\n",
+        "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{GB}\n",
+        "sys/fs/cgroup/memory/memory.stat": f"cache 5\ntotal_inactive_file {GB // 2}\n",
+    })
+    found = available_host_memory(root)
+    assert found.bytes == GB + GB // 2
+    assert found.source.startswith("cgroup v1 limit sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+@pytest.mark.parametrize("limit", ["9223372036854771712", "max"])
+def test_no_limit_falls_back_to_mem_available(tmp_path: Path, limit: str) -> None:
+    root = tree(tmp_path, {
+        "proc/self/cgroup": "4:memory:/job\n0::/job\n",
+        "proc/meminfo": MEMINFO.format(3 * 2**20),
+        "sys/fs/cgroup/memory/job/memory.limit_in_bytes": limit + "\n",
+        "sys/fs/cgroup/memory/job/memory.usage_in_bytes": "100\n",
+        "sys/fs/cgroup/job/memory.max": limit + "\n",
+        "sys/fs/cgroup/job/memory.current": "100\n",
+    })
+    found = available_host_memory(root)
+    assert (found.bytes, found.source) == (3 * GB, "MemAvailable in /proc/meminfo")
+
+
+def test_the_machine_binds_when_it_has_less_than_the_cgroup_allows(tmp_path: Path) -> None:
+    root = tree(tmp_path, {
+        "proc/self/cgroup": "0::/\n",
+        "proc/meminfo": MEMINFO.format(2**20),
+        "sys/fs/cgroup/memory.max": f"{8 * GB}\n",
+        "sys/fs/cgroup/memory.current": "0\n",
+    })
+    assert available_host_memory(root).bytes == GB
+
+
+def test_nothing_readable_is_unknown(tmp_path: Path) -> None:
+    assert available_host_memory(tree(tmp_path, {"proc/self/cgroup": "garbage"})) is None
+
+
+def test_this_machine_gives_a_positive_figure() -> None:
+    found = available_host_memory()
+    assert found is not None and found.bytes > 0 and found.source
+
+
+def test_the_default_root_is_what_the_engines_read(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    tree(tmp_path, {"proc/meminfo": MEMINFO.format(1234)})
+    monkeypatch.setattr(memory, "ROOT", tmp_path)
+    assert available_host_memory().bytes == 1234 * 1024
+
+
+@pytest.mark.parametrize(("nbytes", "shown"), [(512, "512 bytes"), (12 * 1024, "12.0 KB"),
+                                               (2**20 // 10, "0.1 MB"), (80 * 2**20, "80.0 MB"),
+                                               (int(1.5 * GB), "1.5 GB")])
+def test_sizes_read_naturally(nbytes: int, shown: str) -> None:
+    assert size(nbytes) == shown
