@@ -87,7 +87,7 @@ def gradcheck(
             noise=measured.noise,
             elapsed_s=time.perf_counter() - started,
         )
-        return _report(measured, run)
+        return _report(measured, run, cost.side_effects.findings("during the check"))
 
 
 @dataclass
@@ -142,7 +142,8 @@ def _measure(
     return Measured(checks, thetas, noise, curve, taylor)
 
 
-def _report(measured: Measured, run: RunInfo) -> GradcheckReport:
+def _report(measured: Measured, run: RunInfo,
+            side_effects: list[dict[str, Any]]) -> GradcheckReport:
     """Diagnose every block and assemble the report document."""
     checks, noise = measured.checks, measured.noise
     diagnoses = [
@@ -157,7 +158,10 @@ def _report(measured: Measured, run: RunInfo) -> GradcheckReport:
         findings.insert(position, _noise_finding(noise, checks))
     for diagnosis, taylor in zip(diagnoses, measured.taylor, strict=True):
         diagnosis.taylor = taylor
-    return GradcheckReport(report_document(checks, diagnoses, findings, measured.curve, run))
+    document = report_document(checks, diagnoses, findings, measured.curve, run)
+    if side_effects:  # the cost wrote files or moved the cwd (put back after each call)
+        document["side_effects"] = side_effects
+    return GradcheckReport(document)
 
 
 def _check_options(mode: str, rtol: float | None, grad: Any, progress: Any) -> None:

@@ -190,6 +190,8 @@ class CellCost:
     notebook as it was.
     """
 
+    who = "the cell"  # how side-effect warnings name it (evaluate.CostCalls)
+
     def __init__(
         self,
         source: str,
