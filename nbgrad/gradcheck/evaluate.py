@@ -26,6 +26,7 @@ import numpy as np
 
 from nbgrad.backend import is_array
 from nbgrad.errors import CostError, EvaluationError
+from nbgrad.namespace.sideeffects import SideEffects
 
 #: Describes where the parameters are when ``fun`` is called; built only on error.
 Where = Callable[[], str] | None
@@ -108,6 +109,8 @@ class CostCalls:
         #: The user's floating-point error settings, taken before nbgrad's own numerics
         #: silence them (:func:`nbgrad.gradcheck.api.gradcheck`): ``fun`` runs under them.
         self.user_errors = np.geterr()
+        #: cwd put back after every call; files opened for writing counted for the report
+        self.side_effects = SideEffects(getattr(fun, "who", "fun"))
 
     def raw(self, where: Where = None, quiet: bool = False) -> Any:
         """Call ``fun`` once, under the user's ``np.seterr`` settings, and return its value.
@@ -117,7 +120,7 @@ class CostCalls:
         """
         errors = {"all": "ignore"} if quiet else self.user_errors
         try:
-            with np.errstate(**errors):
+            with np.errstate(**errors), self.side_effects.run():
                 value = self.fun(self.params)
         except Exception as exc:
             raise EvaluationError(
