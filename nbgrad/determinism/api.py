@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import linecache
+import os
 import time
 import types
 import uuid
@@ -43,6 +44,7 @@ from nbgrad.determinism.steps import PreparedCell, cell_label, prepare_callable,
 from nbgrad.determinism.trace import stored_globals
 from nbgrad.errors import SnapshotError, UsageError
 from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
+from nbgrad.namespace.sideeffects import SideEffects
 from nbgrad.namespace.snapshot import Snapshot
 from nbgrad.namespace.usercode import context_lines, register_source, user_traceback
 from nbgrad.report.base import SCHEMA_VERSION
@@ -122,6 +124,7 @@ class _Check:
         self.progress = progress or (lambda done, total: None)
         self.filename = filename
         self.namespace_arg = namespace
+        self.side_effects: SideEffects | None = None
 
     def execute(self, runs: int, tracked: list[Path] | None, poison: bool,
                 compare_numpy: bool, max_bytes: int | None) -> DeterminismReport:
@@ -140,6 +143,7 @@ class _Check:
         runner = CellRunner(cell, namespace, before, candidates)
         initial = runner.digests() if tracked is None else {}
         self.progress(0, runs)
+        start = os.getcwd()
         try:
             run0 = runner.run(RunConfig("run 0", run=0), reset=False, keep=True)
         except KeyboardInterrupt as exc:
@@ -148,6 +152,7 @@ class _Check:
                 "determinism check interrupted during run 0; the namespace was restored "
                 "to the snapshot taken before the cell (as if it had not run)") from exc
         self.progress(1, runs)
+        runner.side_effects = self.side_effects = SideEffects("the cell", start, os.getcwd())
         backend = "cupy" if any(is_cupy_array(e.array) for e in before.arrays) else "numpy"
         if tracked is None:
             runner.tracked = _changed(runner.tracked, run0, initial, cell)
@@ -246,6 +251,9 @@ class _Check:
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "elapsed_s": time.perf_counter() - self.started,
         }
+        effects = self.side_effects.findings("during the reruns") if self.side_effects else []
+        if effects:
+            data["side_effects"] = effects
         data["headline"] = _headline(data)
         return DeterminismReport(data)
 

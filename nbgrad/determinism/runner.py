@@ -36,6 +36,7 @@ from nbgrad.determinism.trace import StepTracer, StopRun, masked_unwritten, writ
 from nbgrad.namespace.patch import patched
 from nbgrad.namespace.paths import Path, format_path, resolve
 from nbgrad.namespace.rng import install_seeded, seeded_fresh_generators
+from nbgrad.namespace.sideeffects import SideEffects
 from nbgrad.namespace.snapshot import Snapshot, is_trackable, object_leaves
 from nbgrad.namespace.usercode import user_traceback
 
@@ -126,6 +127,8 @@ class CellRunner:
         self.namespace = namespace
         self.snapshot = snapshot
         self.tracked = tracked
+        #: Set after run 0: every other run starts in run 0's cwd, files it writes are counted.
+        self.side_effects: SideEffects | None = None
 
     @property
     def scope(self) -> dict[str, Any]:
@@ -169,8 +172,10 @@ class CellRunner:
                      poisoned(config.poison, scope, record.registry, self.cell.filename))
         fresh_rngs = (nullcontext() if config.rng_seed is None else
                       seeded_fresh_generators(config.rng_seed, scope))
+        watched = (nullcontext() if config.plain or self.side_effects is None
+                   else self.side_effects.run())
         try:
-            with poisoning, fresh_rngs, _silenced(not config.plain, scope):
+            with poisoning, fresh_rngs, _silenced(not config.plain, scope), watched:
                 if tracer is not None and config.trace_step == 0:
                     tracer.start(None)
                 try:
