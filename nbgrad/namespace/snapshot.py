@@ -37,6 +37,7 @@ import numpy as np
 
 from nbgrad.backend import array_module, is_array, is_cupy_array
 from nbgrad.errors import SnapshotError
+from nbgrad.namespace.memory import available_device_memory, available_host_memory, size
 from nbgrad.namespace.paths import Path, format_path, parse_path
 from nbgrad.namespace.rng import RngStates, is_generator
 
@@ -434,51 +435,24 @@ def _put_back_contents(container: Any, saved: Any) -> None:
         container.update(saved)
 
 
-def _available_host_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return None
-
-
-def _available_device_bytes(array: Any) -> int:
-    cupy = array_module(array)
-    with array.device:
-        free, _total = cupy.cuda.runtime.memGetInfo()
-    pool_free = cupy.get_default_memory_pool().free_bytes()
-    return free + pool_free
-
-
-def _mb(nbytes: int) -> str:
-    """Sizes in MB, small ones in KB or bytes (a 1 KB limit must not read "0.0 MB")."""
-    if nbytes >= 2**20 // 10:
-        return f"{nbytes / 2**20:.1f} MB"
-    return f"{nbytes / 2**10:.1f} KB" if nbytes >= 2**10 else f"{nbytes} bytes"
-
-
 def _check_fits(arrays: list[ArrayEntry], max_bytes: int | None) -> None:
     """Refuse before copying anything when the copies would not fit."""
     host = sum(e.array.nbytes for e in arrays if not is_cupy_array(e.array))
     device = sum(e.array.nbytes for e in arrays if is_cupy_array(e.array))
     limits: list[tuple[str, int, int | None]] = [("the limit you set", host + device, max_bytes)]
-    limits.append(("free host memory", host, _available_host_bytes()))
+    free = available_host_memory()  # cgroup-aware: a container's limit, not the machine's
+    if free is not None:
+        limits.append((f"the memory available ({free.source})", host, free.bytes))
     device_arrays = [e.array for e in arrays if is_cupy_array(e.array)]
     if device_arrays:
-        limits.append(("free GPU memory", device, _available_device_bytes(device_arrays[0])))
+        limits.append(("free GPU memory", device, available_device_memory(device_arrays[0])))
     for what, needed, available in limits:
         if available is not None and needed > available:
             biggest = sorted(arrays, key=lambda e: e.array.nbytes, reverse=True)[:3]
-            names = ", ".join(f"{e.name} ({_mb(e.array.nbytes)})" for e in biggest)
+            names = ", ".join(f"{e.name} ({size(e.array.nbytes)})" for e in biggest)
             raise SnapshotError(
-                f"snapshotting the cell's state needs {_mb(needed)} but {what} is "
-                f"{_mb(available)}; biggest arrays: {names}. Free memory (del arrays the "
+                f"snapshotting the cell's state needs {size(needed)} but {what} is "
+                f"{size(available)}; biggest arrays: {names}. Free memory (del arrays the "
                 f"cell does not need) or raise the limit (--max-snapshot-mb / "
                 f"max_snapshot_bytes=)."
             )
