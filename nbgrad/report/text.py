@@ -57,6 +57,7 @@ def _gradcheck_sections(report: dict[str, Any]) -> list[list[str]]:
         _worst_elements(report["blocks"]),
         _taylor_lines(report["blocks"]),
         _findings(report["findings"]),
+        _side_effects(report.get("side_effects")),
     ]
 
 
@@ -144,7 +145,13 @@ def _determinism_sections(report: dict[str, Any]) -> list[list[str]]:
         _step_table(report["per_step"]),
         _experiments(report["experiments"]),
         _comparison(report.get("comparison")),
+        _side_effects(report.get("side_effects")),
     ]
+
+
+def _side_effects(effects: list[dict[str, Any]] | None) -> list[str]:
+    """What the checked code did outside the namespace (files written, cwd moved)."""
+    return ["outside the namespace:", *(f"- {e['message']}" for e in effects)] if effects else []
 
 
 def _error(error: dict[str, Any] | None) -> list[str]:
