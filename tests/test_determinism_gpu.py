@@ -13,7 +13,9 @@ import json
 from typing import Any
 
 import pytest
-from gpu_support import cp
+from gpu_support import cp, host_copies
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_determinism_support import SEED000_FIXED, SEED000_SETUP, TRAIN_CELL, line_of
 
 from nbgrad import check_determinism
@@ -262,6 +264,33 @@ def test_cupy_global_rng_unseeded_and_seeded():
     assert report.first_divergence["cause"] == "unseeded_rng"
     seeded = "cp.random.seed(1)\nfor i in range(2):\n    x = cp.random.rand(4)\n"
     assert check_determinism(seeded, namespace).deterministic
+
+
+def test_digests_stay_on_the_device_whatever_the_number_of_arrays():
+    """One host copy per step for all device arrays together, not one per array."""
+
+    def copies_for(n: int) -> int:
+        namespace = {"cp": cp, **{f"w{k}": cp.full(4096, k, dtype=cp.float32) for k in range(n)}}
+        body = "for step in range(6):\n" + "".join(f"    w{k} = w{k} * 0.5 + 1\n"
+                                                   for k in range(n))
+        with host_copies() as copies:
+            assert check_determinism(body, namespace).deterministic
+        return copies[0]
+
+    one, many = copies_for(1), copies_for(16)
+    assert many - one < 16, f"{one} host copies with 1 device array, {many} with 16"
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 5000), dtype=st.sampled_from(["float16", "float32", "float64", "int8"]),
+       where=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
+def test_any_single_bit_flip_changes_the_device_digest(n, dtype, where, bit):
+    a = cp.arange(n).astype(dtype)
+    flipped = a.copy()
+    raw = flipped.view(cp.uint8)
+    raw[int(where * raw.size)] ^= cp.uint8(1 << bit)
+    digests = digest_all({"a": a, "copy": a.copy(), "flipped": flipped})
+    assert digests["a"] == digests["copy"] != digests["flipped"]
 
 
 def test_device_digest_is_exact_position_sensitive_and_layout_independent():
