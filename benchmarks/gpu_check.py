@@ -81,8 +81,11 @@ def environment() -> dict[str, Any]:
     runtime = cupy.cuda.runtime
     props = runtime.getDeviceProperties(0)
     name = props["name"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                            capture_output=True, check=False).stdout.strip()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                                capture_output=True, check=False).stdout.strip()
+    except OSError:  # no git on the machine
+        commit = ""
     return {
         "device": name.decode() if isinstance(name, bytes) else str(name),
         "device_memory_gib": round(props["totalGlobalMem"] / 2**30, 1),
