@@ -22,7 +22,7 @@ Exit status otherwise: 0 when every phase passed, 1 when one failed or timed out
 
 On this workplace's lent GPU machine (CuPy, PyTorch and Python 3.12, no internet,
 no venv): fill ``.whl/`` here once with ``benchmarks/device_wheels.sh``, then make ONE
-device ``run`` call with ``carry: [".whl"]``, ``timeout_s: 420`` and the command::
+device ``run`` call with ``carry: [".whl"]``, ``timeout_s: 360`` and the command::
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target /tmp/site .whl/*.whl && export PYTHONPATH=$PWD:/tmp/site \
