@@ -45,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -330,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     # A module that fails to import must not stop the others: one run is all a GPU lease gets.
     phase("pytest -m gpu", [sys.executable, "-m", "pytest", "-m", "gpu", "-p", "gpu_check",
                             "-p", "no:cacheprovider", "--continue-on-collection-errors", "-q",
-                            "--timeout", "150", *(["-k", args.keyword] if args.keyword else []),
+                            *(["--timeout", "150"] if find_spec("pytest_timeout") else []),
+                            *(["-k", args.keyword] if args.keyword else []),
                             *gpu_test_files()], PYTEST_LIMIT_S, "pytest.log")
     results["tests"] = read_test_rows(rows)
     if not args.no_bench:
