@@ -23,9 +23,11 @@ if cp is None:
 def host_copies() -> Iterator[list[int]]:
     """Count CuPy's device-to-host copies within the block (``counter[0]``).
 
-    Every copy CuPy makes to the host goes through ``ndarray.get`` — so do
-    ``float(x)``, ``x.item()``, ``bool(x)``, ``cupy.asnumpy`` and ``repr`` —
-    and ``get`` declares it to CuPy's synchronisation detector
+    In CuPy (checked in its 14.2 source) every array copy to the host goes
+    through ``ndarray.get`` — so do ``float(x)``, ``x.item()``, ``bool(x)``,
+    ``tolist()``, ``cupy.asnumpy`` and ``repr``; only texture memory and raw
+    ``MemoryPointer.copy_to_host`` calls do not — and ``get`` declares each
+    copy to CuPy's synchronisation detector
     (``cupy._core.syncdetect._declare_synchronize``, the hook behind
     ``cupyx.allow_synchronize``), looked up on that module at every call.
     Wrapping it counts the copies without touching nbgrad or the user's code.
