@@ -55,11 +55,18 @@ def available_host_memory(root: Path | str | None = None) -> Available | None:
 
 
 def available_device_memory(array: Any) -> int:
-    """Free memory on ``array``'s GPU, counting CuPy's pool blocks that can be reused."""
+    """Free memory on ``array``'s GPU, counting the pool blocks CuPy can reuse there.
+
+    The pool is the one behind the allocator in use (a user's own
+    ``MemoryPool().malloc`` too; none with the pool disabled), read on
+    ``array``'s device.
+    """
     cupy = array_module(array)
+    pool = getattr(cupy.cuda.get_allocator(), "__self__", None)
     with array.device:
         free, _total = cupy.cuda.runtime.memGetInfo()
-    return free + cupy.get_default_memory_pool().free_bytes()
+        reusable = pool.free_bytes() if isinstance(pool, cupy.cuda.MemoryPool) else 0
+    return free + reusable
 
 
 def size(nbytes: float) -> str:
