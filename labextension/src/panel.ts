@@ -212,10 +212,11 @@ export class ChecksPanel extends Widget {
     item.dataset.status = row.status;
     item.tabIndex = 0;
     item.title = row.headline;
-    const label = element('span', 'nbgrad-ChecksPanel-label', ...breakable(row.label));
+    // The label gets a line of its own: the panel's whole width to wrap in.
+    const label = element('div', 'nbgrad-ChecksPanel-label', ...breakable(row.label));
     label.title = row.label;
 
-    const figure = element('div', 'nbgrad-ChecksPanel-figure');
+    const figure = element('span', 'nbgrad-ChecksPanel-figure');
     figure.append(element('span', 'nbgrad-ChecksPanel-kind', row.kind ?? '?'), ' ');
     if (row.previous !== null) {
       figure.append(outcomeNode(row.previous, 'nbgrad-ChecksPanel-previous'), ' → ');
@@ -233,11 +234,11 @@ export class ChecksPanel extends Widget {
     const top = element('div', 'nbgrad-ChecksPanel-line');
     top.append(
       element('span', `nbgrad-ChecksPanel-badge nbgrad-tone-${statusTone(row.status)}`, row.status),
-      label,
+      figure,
       element('span', 'nbgrad-ChecksPanel-count', `[${row.executionCount ?? ' '}]`),
       rerun
     );
-    item.append(top, figure);
+    item.append(top, label);
     const actions = [
       ...(row.location === null ? [] : [lineLink(row.location)]),
       ...(row.failingIndices === null ? [] : [copyIndicesButton(row.failingIndices)])
