@@ -12,14 +12,17 @@ import nbgrad
 from nbgrad import check_determinism
 from nbgrad.errors import SnapshotError, UsageError
 from nbgrad.report.determinism import DeterminismReport
+from nbgrad.report.schema import validate_report
 
 COMMON_FIELDS = {"kind", "version", "nbgrad_version", "id", "label", "status", "headline",
                  "created", "elapsed_s"}
 DETERMINISM_FIELDS = {"deterministic", "runs", "steps", "backend", "tracked", "first_divergence",
-                      "per_step", "experiments", "error", "comparison", "restored"}
-DIVERGENCE_FIELDS = {"step", "variable", "function", "line", "source", "context", "cause",
+                      "per_step", "experiments", "error", "comparison", "restored", "variables",
+                      "per_step_collapsed"}
+DIVERGENCE_FIELDS = {"step", "variable", "function", "line", "source", "file", "context", "cause",
                      "cause_confidence", "explanation", "max_abs_diff", "max_rel_diff",
-                     "max_ulps", "allocation"}
+                     "max_ulps", "fraction_differing", "allocation", "fix", "evidence",
+                     "replicas", "counts", "clock_calls", "chaos"}
 
 
 def test_report_follows_the_schema_and_is_plain_json():
@@ -32,12 +35,13 @@ def test_report_follows_the_schema_and_is_plain_json():
     assert set(data["first_divergence"]) == DIVERGENCE_FIELDS
     assert data["backend"] == "numpy" and data["runs"] == 2 and data["steps"] == 5
     for row in data["per_step"]:
-        assert set(row) == {"step", "diverged", "max_abs_diff", "by_variable"}
+        assert set(row) == {"step", "diverged", "max_abs_diff", "by_variable", "fraction"}
         assert set(row["by_variable"]) == set(data["tracked"])
     for experiment in data["experiments"]:
-        assert set(experiment) == {"name", "poison", "rng", "outcome", "first_step", "detail"}
+        assert set(experiment) >= {"name", "poison", "rng", "outcome", "first_step", "detail"}
         assert experiment["outcome"] in {"identical", "differ", "raised"}
     assert report.headline == data["headline"] and "step 0" in data["headline"]
+    assert validate_report(data) is None
 
 
 def test_label_defaults_to_the_first_line_and_progress_is_reported():

@@ -41,9 +41,9 @@ def test_seed000_empty_plus_accumulate_is_uninitialised_memory_at_step_0():
     assert f"line {d['line']} of `bptt`" in report.headline
     assert "uninitialised memory from `xp.empty`" in report.headline
     names = {e["name"]: e["outcome"] for e in report.to_dict()["experiments"]}
-    assert names["different poison"] == "differ"
-    assert names["same poison, same RNG"] == "identical"
-    assert names["different RNG seed"] == "identical"
+    assert names["other poison"] == "differ"
+    assert names["identical settings"] == "identical"
+    assert names["other RNG start"] == "identical"
 
 
 def test_seed000_with_zeros_is_deterministic():
@@ -137,8 +137,11 @@ def test_thread_race_in_accumulation_order_is_a_nondeterministic_op():
     report = check(RACE, {})
     d = report.first_divergence
     assert d["cause"] == "nondeterministic_op"
-    experiments = {e["name"]: e["outcome"] for e in report.to_dict()["experiments"]}
-    assert experiments["same poison, same RNG"] == "differ"
+    evidence = {e["condition"]: (e["differed"], e["of"]) for e in d["evidence"]}
+    differed, of = evidence["identical settings"]
+    assert of >= 3 and differed == of, d["counts"]
+    assert evidence["frozen clock and entropy"][0] == of
+    assert d["fix"]["kind"] == "thread_pool"
 
 
 def test_same_threads_joined_in_order_are_deterministic():
@@ -171,7 +174,10 @@ def test_state_outside_the_namespace_that_only_run_0_sees_is_unknown():
         report = check(cell, {})
         assert report.first_divergence["cause"] == "unknown"
         assert report.first_divergence["variable"] == "x"
-        assert report.to_dict()["first_divergence"]["cause_confidence"] < 0.5
+        evidence = report.first_divergence["evidence"]
+        assert all(e["differed"] == 0 and e["of"] >= 3 for e in evidence)
+        assert "0 of" in report.first_divergence["counts"]
+        assert report.first_divergence["fix"]["kind"] == "none"
     finally:
         del sys.modules["nbgrad_test_helper"]
 
@@ -180,7 +186,7 @@ def test_without_poisoning_uninitialised_reads_are_not_blamed_on_poison():
     ns = cell_namespace(SEED000_SETUP, "no-poison")
     report = check(TRAIN_CELL, ns, poison=False)
     names = [e["name"] for e in report.to_dict()["experiments"]]
-    assert "different poison" not in names
+    assert "other poison" not in names
     assert report.deterministic or report.first_divergence["cause"] != "uninitialized_memory"
 
 

@@ -16,7 +16,6 @@ Order of events:
 
 from __future__ import annotations
 
-import datetime
 import linecache
 import os
 import time
@@ -25,19 +24,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import nbgrad
 from nbgrad.backend import is_cupy_array
-from nbgrad.determinism.causes import (
-    UNINITIALIZED,
-    Experiment,
-    Verdict,
-    confirm_unwritten,
-    diagnose,
-    name_generators,
-    refine_with_line,
-)
+from nbgrad.determinism import summary
+from nbgrad.determinism.causes import confirm_unwritten, diagnose, name_generators
+from nbgrad.determinism.chaos import chaos_probe
 from nbgrad.determinism.compare import compare_with_numpy
-from nbgrad.determinism.localise import Location, allocation_call, localise
+from nbgrad.determinism.localise import localise
 from nbgrad.determinism.poison import OBSERVED_POISONS
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
 from nbgrad.determinism.steps import PreparedCell, cell_label, prepare_callable, prepare_source
@@ -46,8 +38,7 @@ from nbgrad.errors import SnapshotError, UsageError
 from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
 from nbgrad.namespace.sideeffects import SideEffects
 from nbgrad.namespace.snapshot import Snapshot
-from nbgrad.namespace.usercode import context_lines, register_source, user_traceback
-from nbgrad.report.base import SCHEMA_VERSION
+from nbgrad.namespace.usercode import register_source, user_traceback
 from nbgrad.report.determinism import DeterminismReport
 
 #: Poison byte of rerun k (cycled); run 0 is never poisoned.  A byte that whole fresh
@@ -125,6 +116,8 @@ class _Check:
         self.filename = filename
         self.namespace_arg = namespace
         self.side_effects: SideEffects | None = None
+        #: What the check is doing after run 0, for a truthful interrupt message.
+        self.phase = "the reruns"
 
     def execute(self, runs: int, tracked: list[Path] | None, poison: bool,
                 compare_numpy: bool, max_bytes: int | None) -> DeterminismReport:
@@ -135,7 +128,12 @@ class _Check:
         namespace = self.namespace_arg
         if namespace is None:
             namespace = cell.globals_ if cell.globals_ is not None else {}
-        before = Snapshot.take(namespace, max_bytes=max_bytes)
+        try:
+            before = Snapshot.take(namespace, max_bytes=max_bytes)
+        except KeyboardInterrupt as exc:
+            raise KeyboardInterrupt(
+                "determinism check interrupted while snapshotting the state before the cell; "
+                "the cell did not run and the namespace is untouched") from exc
         _refuse_consumed_iterators(cell, namespace)
         if tracked is not None and isinstance(self.code, str):
             _check_tracked(tracked, namespace, cell)
@@ -148,6 +146,7 @@ class _Check:
             run0 = runner.run(RunConfig("run 0", run=0), reset=False, keep=True)
         except KeyboardInterrupt as exc:
             before.restore(namespace)
+            os.chdir(start)
             raise KeyboardInterrupt(
                 "determinism check interrupted during run 0; the namespace was restored "
                 "to the snapshot taken before the cell (as if it had not run)") from exc
@@ -165,12 +164,19 @@ class _Check:
         except SnapshotError as exc:
             raise SnapshotError(f"run 0 completed and its results are in the namespace, but no "
                                 f"rerun was made: {exc}") from exc
+        except KeyboardInterrupt as exc:
+            raise KeyboardInterrupt(
+                "determinism check interrupted while recording run 0's end state; no rerun "
+                "was made and the namespace holds what run 0 left (as after one plain run "
+                "of the cell)") from exc
+        self.phase = "the reruns"
         try:
             return self._reruns(runner, run0, runs, poison, compare_numpy, backend)
         except KeyboardInterrupt as exc:
             raise KeyboardInterrupt(
-                "determinism check interrupted during the reruns; the namespace was restored "
-                "to the state after run 0 (as after one plain run of the cell)") from exc
+                f"determinism check interrupted during {self.phase}; the namespace was "
+                f"restored to the state after run 0 (as after one plain run of the cell)"
+            ) from exc
         finally:
             after.restore(namespace)
 
@@ -187,31 +193,37 @@ class _Check:
         diverging = [(r.first_difference(run0), k) for k, r in enumerate(reruns, 1)]
         diverging = [(step, k) for step, k in diverging if step is not None]
         confirmed = _confirm_forgiven(runner, reruns, diverging, poison)
-        if confirmed is not None and confirmed.first_step is not None:
-            diverging.append((confirmed.first_step, 1))
+        if confirmed is not None and confirmed["first_step"] is not None:
+            diverging.append((confirmed["first_step"], 1))
         worst = reruns[min(diverging)[1] - 1] if diverging else reruns[0]
+        read_poison = _read_poison(worst, confirmed)
         report: dict[str, Any] = {
             "runs": runs, "steps": len(run0.steps), "backend": backend,
             "tracked": _tracked_names(run0, runner.tracked),
-            "per_step": _per_step(run0, worst, _read_poison(worst, confirmed)),
+            "per_step": summary.per_step(run0, worst, read_poison),
             "comparison": None,
-            "error": _error_dict(worst, under_poison=poison) if worst.error else None,
+            "error": summary.error_entry(worst, under_poison=poison) if worst.error else None,
         }
         if diverging:
             step, k = min(diverging)
+            self.phase = "the experiments that confirm the cause"
             verdict = diagnose(runner, step, poison)
+            self.phase = "localisation (tracing the divergent step)"
             location = localise(runner, verdict.pair, step)
             source = location.site.source if location.site else None
-            refine_with_line(verdict, source)
-            name_generators(verdict, source, runner.snapshot.named_generators())
-            report["first_divergence"] = _divergence(step, run0, worst, verdict, location)
+            generators = name_generators(verdict, source, runner.snapshot.named_generators())
+            found = summary.Divergence(step, worst, verdict, location, generators, backend,
+                                       summary.cell_source(runner.cell.filename))
+            self.phase = "the 1-ULP chaos probe"
+            found.chaos = chaos_probe(runner, verdict.pair[0], step, location, worst)
+            report["first_divergence"] = summary.divergence_entry(found, run0)
             report["experiments"] = [
                 {"name": f"run 0 vs rerun {k}",
                  "poison": f"none vs {worst.config.describe_poison()}",
                  "rng": f"as run 0 vs {worst.config.describe_rng()}",
                  "outcome": "raised" if worst.error else "differ", "first_step": step,
                  "detail": f"first differ at step {step}"},
-                *(e.to_dict() for e in verdict.experiments)]
+                *verdict.experiments()]
         else:
             report["first_divergence"] = None
             report["experiments"] = [{
@@ -221,8 +233,9 @@ class _Check:
                 "outcome": "identical", "first_step": None,
                 "detail": f"bit-identical at all {len(run0.steps)} step(s)"}]
         if confirmed is not None:
-            report["experiments"].insert(1, confirmed.to_dict())
+            report["experiments"].insert(1, confirmed)
         if compare_numpy:
+            self.phase = "the numpy comparison run"
             report["comparison"], _ = compare_with_numpy(runner, run0)
         return self._finish(report)
 
@@ -230,7 +243,7 @@ class _Check:
                       record: RunRecord | None = None,
                       exc: BaseException | None = None) -> DeterminismReport:
         if record is not None:
-            error = _error_dict(record, under_poison=False)
+            error = summary.error_entry(record, under_poison=False)
         else:
             error = {"run": 0, "type": type(exc).__name__, "message": str(exc),
                      "traceback": user_traceback(exc), "under_poison": False}
@@ -238,28 +251,20 @@ class _Check:
             "runs": runs, "steps": len(record.steps) if record else 0, "backend": backend,
             "tracked": tracked, "first_divergence": None,
             "per_step": [], "experiments": [], "error": error, "comparison": None,
-        }, status="error")
+            "restored": "run0" if record is not None else "snapshot",
+        }, status="error", exception=record.exception if record is not None else exc)
 
-    def _finish(self, fields: dict[str, Any], status: str | None = None) -> DeterminismReport:
-        deterministic = status is None and fields["first_divergence"] is None
-        status = status or ("deterministic" if deterministic else "diverged")
-        data = {
-            "version": SCHEMA_VERSION, "nbgrad_version": nbgrad.__version__,
-            "id": uuid.uuid4().hex, "label": self.label, "status": status,
-            "deterministic": deterministic, **fields,
-            "restored": "run0",
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "elapsed_s": time.perf_counter() - self.started,
-        }
+    def _finish(self, fields: dict[str, Any], status: str | None = None,
+                exception: BaseException | None = None) -> DeterminismReport:
         effects = self.side_effects.findings("during the reruns") if self.side_effects else []
         if effects:
-            data["side_effects"] = effects
-        data["headline"] = _headline(data)
-        return DeterminismReport(data)
+            fields["side_effects"] = effects
+        return summary.build(fields, label=self.label, status=status, exception=exception,
+                             elapsed_s=time.perf_counter() - self.started)
 
 
 def _confirm_forgiven(runner: CellRunner, reruns: list[RunRecord],
-                      diverging: list[tuple[int, int]], poison: bool) -> Experiment | None:
+                      diverging: list[tuple[int, int]], poison: bool) -> dict[str, Any] | None:
     """Check, between two poisoned runs, the states that agreed only after masking.
 
     Returns the experiment when there was something to confirm; its
@@ -367,92 +372,10 @@ def _tracked_names(record: RunRecord, tracked: list[Path]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _read_poison(rerun: RunRecord, confirmed: Experiment | None) -> dict[int, list[str]]:
+def _read_poison(rerun: RunRecord, confirmed: dict[str, Any] | None) -> dict[int, list[str]]:
     """Forgiven states from the one where reading never-written memory was confirmed on."""
-    if confirmed is None or confirmed.first_step is None:
+    if confirmed is None or confirmed["first_step"] is None:
         return {}
-    return {i: names for i, names in rerun.forgiven.items() if i >= confirmed.first_step}
+    return {i: names for i, names in rerun.forgiven.items() if i >= confirmed["first_step"]}
 
 
-def _per_step(run0: RunRecord, rerun: RunRecord,
-              read_poison: dict[int, list[str]]) -> list[dict[str, Any]]:
-    rows = []
-    for step in range(len(run0.steps)):
-        diffs = rerun.diffs[step] if step < len(rerun.diffs) else {}
-        suspect = read_poison.get(step, [])
-        diverged = sorted({*run0.diverged_names(rerun, step), *suspect})
-        by_variable = {n: (None if n in suspect else d.max_abs if d is not None else None)
-                       for n, d in sorted(diffs.items())}
-        sizes = [by_variable.get(n) for n in diverged if by_variable.get(n) is not None]
-        rows.append({"step": step, "diverged": diverged,
-                     "max_abs_diff": max(sizes) if sizes else None, "by_variable": by_variable})
-    return rows
-
-
-def _error_dict(record: RunRecord, under_poison: bool) -> dict[str, Any]:
-    return {"run": record.config.run, "type": record.error.type, "message": record.error.message,
-            "traceback": record.error.traceback,
-            "under_poison": under_poison and record.config.poison is not None}
-
-
-def _divergence(step: int, run0: RunRecord, rerun: RunRecord, verdict: Verdict,
-                location: Location) -> dict[str, Any]:
-    site = location.site
-    diverged = sorted(run0.diverged_names(rerun, step))
-    variable = location.variable or (diverged[0] if diverged else None)
-    size = location.difference
-    if size is None and variable in (rerun.diffs[step] if step < len(rerun.diffs) else {}):
-        size = rerun.diffs[step][variable]
-    allocation = None
-    if location.allocation is not None and verdict.cause == UNINITIALIZED:
-        alloc_site = location.allocation.site
-        allocation = {"function": alloc_site.function if alloc_site else None,
-                      "line": alloc_site.line if alloc_site else None,
-                      "source": alloc_site.source if alloc_site else None,
-                      "call": allocation_call(location.allocation)}
-    explanation = verdict.explanation
-    if location.raised:
-        explanation += f"; the poisoned run raised {location.raised}"
-    return {
-        "step": step, "variable": variable or "(control flow)",
-        "function": site.function if site else None, "line": site.line if site else None,
-        "source": site.source if site else None,
-        "context": context_lines(site.filename, site.line) if site else [],
-        "cause": verdict.cause, "cause_confidence": verdict.confidence,
-        "explanation": explanation,
-        "max_abs_diff": size.max_abs if size else None,
-        "max_rel_diff": size.max_rel if size else None,
-        "max_ulps": size.max_ulps if size else None,
-        "allocation": allocation,
-    }
-
-
-_CAUSE_WORDS = {
-    "uninitialized_memory": "uninitialised memory",
-    "unseeded_rng": "an unseeded random generator",
-    "nondeterministic_op": "a non-deterministic operation",
-    "external": "input from outside the program",
-    "unknown": "an unknown cause",
-}
-
-
-def _headline(report: dict[str, Any]) -> str:
-    if report["status"] == "error":
-        error = report["error"]
-        return f"the cell raised {error['type']} in run {error['run']}: {error['message']}"
-    if report["deterministic"]:
-        return (f"deterministic: {report['runs']} runs agreed bit for bit at all "
-                f"{report['steps']} step(s)")
-    d = report["first_divergence"]
-    where = ""
-    if d["line"] is not None:
-        where = f", line {d['line']}" + (f" of `{d['function']}`" if d["function"] else "")
-    when = (f"at step {d['step']}" if d["step"] < report["steps"]
-            else "after the last step (in the code after the loop)")
-    text = f"diverges {when} in `{d['variable']}`{where}: {_CAUSE_WORDS[d['cause']]}"
-    allocation = d["allocation"]
-    if allocation:
-        text += f" from `{allocation['call']}`"
-        if allocation["line"] is not None:
-            text += f" at line {allocation['line']}"
-    return text

@@ -24,6 +24,8 @@ class Difference:
     max_abs: float | None
     max_rel: float | None
     max_ulps: int | None
+    #: Share of the elements whose bits differ (a NaN row is "all differ", not "NaN").
+    fraction: float | None = None
 
 
 def _ordered_ints(values: np.ndarray) -> np.ndarray:
@@ -56,7 +58,7 @@ def difference(a: Any, b: Any) -> Difference | None:
     if left is None or right is None or left.shape != right.shape:
         return None
     if left.size == 0:
-        return Difference(0.0, 0.0, 0)
+        return Difference(0.0, 0.0, 0, 0.0)
     with np.errstate(all="ignore"):
         delta = np.abs(left.astype(np.complex128 if left.dtype.kind == "c" else np.float64)
                        - right.astype(np.complex128 if right.dtype.kind == "c" else np.float64))
@@ -70,7 +72,19 @@ def difference(a: Any, b: Any) -> Difference | None:
     if left.dtype == right.dtype and left.dtype.kind == "f" and left.dtype.itemsize in _SIGNED:
         ulps = _max_ulps(_ordered_ints(left), _ordered_ints(right))
     return Difference(json_float(float(np.max(delta))),
-                      json_float(float(np.max(rel))), ulps)
+                      json_float(float(np.max(rel))), ulps, _fraction_differing(left, right))
+
+
+def _fraction_differing(left: np.ndarray, right: np.ndarray) -> float:
+    """Share of elements that are not bit-identical (equal values of other dtypes count equal)."""
+    if left.dtype == right.dtype and left.dtype.kind in "fc":
+        width = left.dtype.itemsize
+        a = np.ascontiguousarray(left).reshape(-1).view(np.uint8).reshape(-1, width)
+        b = np.ascontiguousarray(right).reshape(-1).view(np.uint8).reshape(-1, width)
+        differing = (a != b).any(axis=1)
+    else:
+        differing = np.asarray(left != right).reshape(-1)
+    return float(np.count_nonzero(differing)) / left.size
 
 
 def _max_ulps(left: np.ndarray, right: np.ndarray) -> int:

@@ -9,6 +9,7 @@ to keep the other value, so the report can say how large the difference is.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import traceback
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from nbgrad.determinism.poison import Allocation
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
 from nbgrad.determinism.trace import StepTracer
 from nbgrad.namespace.paths import format_path
-from nbgrad.namespace.usercode import Site, is_notebook_file
+from nbgrad.namespace.usercode import Site, is_user_file
 
 _ALLOCATION_CALL = re.compile(r"([A-Za-z_][\w.]*\.)?(empty_like|empty)\s*\(")
 
@@ -33,7 +34,7 @@ class Location:
 
 
 def _traced(config: RunConfig, step: int) -> RunConfig:
-    return RunConfig(config.label, config.poison, config.rng_seed, step, step)
+    return dataclasses.replace(config, stop_after_step=step, trace_step=step, run=None)
 
 
 def _tracer(runner: CellRunner, **kwargs: object) -> StepTracer:
@@ -48,7 +49,7 @@ def _raise_site(record: RunRecord, cell_filename: str) -> Site | None:
     if record.exception is None:
         return None
     frames = [f for f in traceback.extract_tb(record.exception.__traceback__)
-              if is_notebook_file(f.filename, cell_filename)]
+              if is_user_file(f.filename, cell_filename)]
     if not frames:
         return None
     last = frames[-1]

@@ -31,7 +31,7 @@ import numpy as np
 
 from nbgrad.backend import is_cupy_array
 from nbgrad.namespace.patch import patched
-from nbgrad.namespace.usercode import Site, user_site
+from nbgrad.namespace.usercode import Site, user_modules, user_site
 
 #: Functions that return memory without writing it.
 ALLOCATORS = ("empty", "empty_like")
@@ -148,6 +148,7 @@ def _wrapped_allocators(modules: list[ModuleType], pattern: int | None,
     wrapper itself: ``from numpy import empty`` inside the cell binds the
     wrapper installed at that moment; left there, it would outlive the check.
     """
+    scopes = [namespace, *(m.__dict__ for m in user_modules() if m.__dict__ is not namespace)]
     try:
         with ExitStack() as stack:
             for module in modules:
@@ -155,14 +156,16 @@ def _wrapped_allocators(modules: list[ModuleType], pattern: int | None,
                     original = getattr(module, name)
                     wrapper = _wrap(module, name, pattern, registry, cell_filename)
                     stack.enter_context(patched(module, **{name: wrapper}))
-                    aliases = [key for key, value in namespace.items() if value is original]
-                    stack.enter_context(patched(namespace, **dict.fromkeys(aliases, wrapper)))
+                    for scope in scopes:  # ``from numpy import empty`` in a cell or module
+                        aliases = [key for key, value in scope.items() if value is original]
+                        stack.enter_context(patched(scope, **dict.fromkeys(aliases, wrapper)))
             yield
     finally:
-        for key, value in list(namespace.items()):
-            original = getattr(value, "__nbgrad_original__", None)
-            if original is not None:
-                namespace[key] = original
+        for scope in scopes:
+            for key, value in list(scope.items()):
+                original = getattr(value, "__nbgrad_original__", None)
+                if original is not None:
+                    scope[key] = original
 
 
 def _array_modules() -> list[ModuleType]:

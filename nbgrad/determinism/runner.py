@@ -27,9 +27,10 @@ from contextlib import (
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbgrad.backend import is_array
+from nbgrad.backend import array_module, is_array
 from nbgrad.determinism.difference import Difference, difference
 from nbgrad.determinism.digest import Digest, SequenceCache, digest_all
+from nbgrad.determinism.frozen import FrozenCalls, frozen_clock
 from nbgrad.determinism.poison import AllocationRegistry, observed, poisoned
 from nbgrad.determinism.steps import STEP_HOOK, PreparedCell
 from nbgrad.determinism.trace import StepTracer, StopRun, masked_unwritten, written_agree
@@ -59,6 +60,10 @@ class RunConfig:
     stop_after_step: int | None = None
     trace_step: int | None = None
     run: int | None = None  # 0 for the plain run, k for rerun k; None for experiments
+    #: Clock and entropy replay the same values (:mod:`nbgrad.determinism.frozen`).
+    frozen: bool = False
+    #: An array whose first element is moved by one ULP before the run (the chaos probe).
+    nudge: Path | None = None
 
     @property
     def plain(self) -> bool:
@@ -93,6 +98,8 @@ class RunRecord:
     #: States that agreed with the reference only once never-written poison was set
     #: aside, with the names concerned.
     forgiven: dict[int, list[str]] = field(default_factory=dict)
+    #: Clock and entropy calls the user's code made (frozen runs only).
+    clock_calls: FrozenCalls = field(default_factory=FrozenCalls)
 
     @property
     def states(self) -> list[dict[str, Digest]]:
@@ -162,6 +169,8 @@ class CellRunner:
             self.snapshot.restore(self.namespace)
         if config.rng_seed is not None:
             install_seeded(config.rng_seed, self.snapshot.generators)
+        if config.nudge is not None:
+            nudge_one_ulp(resolve(self.namespace, config.nudge))
         if tracer is not None:
             tracer.registry = record.registry
         hook = _StepHook(self, record, reference, keep)
@@ -174,8 +183,10 @@ class CellRunner:
                       seeded_fresh_generators(config.rng_seed, scope))
         watched = (nullcontext() if config.plain or self.side_effects is None
                    else self.side_effects.run())
+        clock = (frozen_clock(scope, config.rng_seed or 0, record.clock_calls, self.cell.filename)
+                 if config.frozen else nullcontext())
         try:
-            with poisoning, fresh_rngs, _silenced(not config.plain, scope), watched:
+            with poisoning, fresh_rngs, clock, _silenced(not config.plain, scope), watched:
                 if tracer is not None and config.trace_step == 0:
                     tracer.start(None)
                 try:
@@ -192,6 +203,13 @@ class CellRunner:
         finally:
             scope.pop(STEP_HOOK, None)
         return record
+
+
+def nudge_one_ulp(array: Any) -> None:
+    """Move the first element of a float array to the next representable value, in place."""
+    xp = array_module(array)
+    flat = array.reshape(-1)
+    flat[:1] = xp.nextafter(flat[:1], xp.asarray(xp.inf, dtype=array.dtype))
 
 
 def _approximate_bytes(value: Any) -> int:
@@ -361,7 +379,7 @@ class _StepHook:
         result: dict[str, Difference | None] = {}
         for name, digest in digests.items():
             if theirs.get(name) == digest:
-                result[name] = Difference(0.0, 0.0, 0)
+                result[name] = Difference(0.0, 0.0, 0, 0.0)
             elif name in kept:
                 result[name] = difference(kept[name], values[name])
             else:

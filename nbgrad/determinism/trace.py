@@ -1,6 +1,7 @@
 """Localisation: trace one step line by line and find the first variable that differs.
 
-Only code from notebook cells is traced (see :mod:`usercode`), and only during
+Only the user's code — notebook cells and the user's own ``.py`` files (see
+:mod:`nbgrad.namespace.usercode`) — is traced, and only during
 the divergent step, so the cost is paid once and only when there is something
 to find.  At every line event the tracer digests the frame's array and number
 locals (and the globals the function assigns), attributing them to the line
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import dis
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,12 +27,12 @@ from types import CodeType, FrameType
 from typing import Any
 
 from nbgrad.backend import array_module, is_array, to_numpy
-from nbgrad.determinism.digest import Digest, digest_all
+from nbgrad.determinism.digest import Digest, SequenceCache, digest_all
 from nbgrad.determinism.poison import Allocation, AllocationRegistry
 from nbgrad.errors import UsageError
 from nbgrad.namespace.paths import parse_path, resolve
 from nbgrad.namespace.snapshot import is_trackable, object_leaves
-from nbgrad.namespace.usercode import Site, is_notebook_file
+from nbgrad.namespace.usercode import Site, is_user_file
 
 MAX_TRACED_SEQUENCE = 64
 
@@ -116,6 +118,8 @@ class StepTracer:
     mismatch: Mismatch | None = None
     captured: Any = None
     _last_line: dict[int, int] = field(default_factory=dict)
+    #: Long lists rehashed block by block between events (no blind spot, not quadratic).
+    _sequences: SequenceCache = field(default_factory=dict)
 
     def start(self, frame: FrameType | None) -> None:
         """Trace new calls and, if given, the already running frame that holds the loop.
@@ -141,7 +145,7 @@ class StepTracer:
             self._record(frame, Site(frame.f_code.co_filename, _function_name(frame), previous))
 
     def _wanted(self, code: CodeType) -> bool:
-        return is_notebook_file(code.co_filename, self.cell_filename)
+        return is_user_file(code.co_filename, self.cell_filename)
 
     def _on_call(self, frame: FrameType, event: str, arg: Any) -> Any:
         return self._on_event if self._wanted(frame.f_code) else None
@@ -173,7 +177,7 @@ class StepTracer:
             values = dict(frame.f_locals)
             for name in stored_globals(frame.f_code):
                 values.setdefault(name, frame.f_globals.get(name))
-        return {n: v for n, v in values.items() if _traceable(v)}
+        return _entries(values, frame.f_globals.get("__name__"))
 
     def _digests(self, values: dict[str, Any]) -> dict[str, Digest]:
         prepared = {}
@@ -181,7 +185,7 @@ class StepTracer:
             allocation = self.registry.find(value) if is_array(value) else None
             prepared[name] = (value if allocation is None
                               else masked_unwritten(value, allocation.pattern))
-        return digest_all(prepared)
+        return digest_all(prepared, self._sequences)
 
     def _record(self, frame: FrameType, site: Site, returned: Any = None) -> None:
         """Digest the frame after ``site`` ran; a returned value is compared as well.
@@ -192,7 +196,7 @@ class StepTracer:
         """
         index = len(self.events)
         values = self._values(frame)
-        if returned is not None and _traceable(returned):
+        if returned is not None and is_trackable(returned):
             values[RETURN_VALUE] = returned
         event = LineEvent(site, self._digests(values))
         self.events.append(event)
@@ -215,22 +219,36 @@ class StepTracer:
             return
         read = _loaded_names(event.site.source)
         variable = next((n for n in read if n in differing), differing[0])
-        allocation = next((a for n in [variable, *read] if n in values and is_array(values[n])
+        inside = [n for n in values if re.split(r"[.\[]", n, maxsplit=1)[0] in read]
+        allocation = next((a for n in [variable, *read, *inside] if n in values
+                           and is_array(values[n])
                            and (a := self.registry.find(values[n])) is not None), None)
         self.mismatch = Mismatch(index, event.site, variable,
                                  to_numpy(values[variable]).copy(), allocation)
         raise StopRun
 
 
-def _traceable(value: Any) -> bool:
-    """Worth digesting at every line: arrays, numbers and short sequences and dicts.
+def _entries(values: dict[str, Any], module: str | None) -> dict[str, Any]:
+    """What to digest at a line: values, with containers and objects opened up.
 
-    Long lists (a history of losses) are compared at step granularity only;
-    converting them at every traced line would make tracing quadratic.
+    ``self.dW2 += ...`` in a method is digested as ``self.dW2``; a buffer from
+    ``np.empty_like`` kept in a local dict as ``bufs['h']`` (so its unwritten
+    poison is masked and the *read* is named, not the allocation).
     """
-    if isinstance(value, (list, tuple, dict)) and len(value) > MAX_TRACED_SEQUENCE:
-        return False
-    return is_trackable(value)
+    entries: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, dict) and any(map(is_array, value.values())):
+            entries.update((f"{name}[{key!r}]", item) for key, item in value.items()
+                           if is_trackable(item))
+        elif isinstance(value, (list, tuple)) and len(value) <= MAX_TRACED_SEQUENCE and \
+                any(map(is_array, value)):
+            entries.update((f"{name}[{index}]", item) for index, item in enumerate(value)
+                           if is_trackable(item))
+        elif is_trackable(value):
+            entries[name] = value
+        else:
+            entries.update(object_leaves(name, value, module))
+    return entries
 
 
 def _function_name(frame: FrameType) -> str | None:

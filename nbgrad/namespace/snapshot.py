@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import array
 import contextlib
-import functools
 import operator
-import os
 import re
-import site
 import sys
-import sysconfig
 import types
 from collections import deque
 from collections.abc import Iterable
@@ -40,6 +36,7 @@ from nbgrad.errors import SnapshotError
 from nbgrad.namespace.memory import available_device_memory, available_host_memory, size
 from nbgrad.namespace.paths import Path, format_path, parse_path
 from nbgrad.namespace.rng import RngStates, is_generator
+from nbgrad.namespace.usercode import is_user_module
 
 #: IPython's own bookkeeping names: history, output cache, helpers.
 _IPYTHON_NAMES = re.compile(r"_+|_i+|_i\d+|_\d+|_[oid]h|__\w+__|In|Out|get_ipython|exit|quit")
@@ -103,29 +100,7 @@ def object_leaves(name: str, obj: Any, namespace_module: str | None,
 
 def _is_user_class(klass: type, namespace_module: str | None) -> bool:
     module = klass.__module__
-    return module in {"__main__", "builtins", "types", namespace_module} or _is_user_module(module)
-
-
-@functools.cache
-def _library_dirs() -> tuple[str, ...]:
-    """Where installed packages and the standard library live (not the user's code)."""
-    paths = sysconfig.get_paths()
-    found = {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib", "purelib",
-                                                      "platlib") if key in paths}
-    site_dirs = [*getattr(site, "getsitepackages", list)(), site.getusersitepackages()]
-    found.update(os.path.realpath(p) for p in site_dirs)
-    found.add(os.path.realpath(os.path.dirname(os.path.dirname(__file__))))  # nbgrad itself
-    return tuple(sorted(found))
-
-
-def _is_user_module(name: str) -> bool:
-    """A module imported from a file outside the libraries: the user's own code."""
-    module = sys.modules.get(name)
-    filename = getattr(module, "__file__", None)
-    if not filename:
-        return False
-    real = os.path.realpath(filename)
-    return not any(real.startswith(directory + os.sep) for directory in _library_dirs())
+    return module in {"__main__", "builtins", "types", namespace_module} or is_user_module(module)
 
 
 @dataclass
@@ -236,7 +211,7 @@ class _Walk:
     def _visit_module(self, module: types.ModuleType, path: Path, as_dict: bool = False) -> None:
         """Globals of the user's own modules (files outside the libraries): ``nnutil.n_updates``."""
         name = module.__name__
-        if name == "__main__" or not _is_user_module(name):
+        if name == "__main__" or not is_user_module(name):
             return
         namespace = module.__dict__
         if as_dict:  # reached as a function's ``__globals__``: the path indexes the dict
@@ -279,7 +254,7 @@ def _is_user_function(function: types.FunctionType, namespace_module: str | None
 def _is_own_code(module: str | None, namespace_module: str | None) -> bool:
     """Defined in a notebook cell or in one of the user's own module files."""
     return module in {"__main__", namespace_module} or (module is not None
-                                                         and _is_user_module(module))
+                                                         and is_user_module(module))
 
 
 class _ClassView:

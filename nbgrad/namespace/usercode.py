@@ -10,14 +10,20 @@ sources checked by either engine are registered once, here
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import linecache
+import os
 import re
+import site
 import sys
+import sysconfig
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 #: nbgrad's own package directory: frames under it are never the user's.
 NBGRAD_DIR = str(Path(__file__).resolve().parents[1])
@@ -32,6 +38,46 @@ _CELL_FILE = re.compile(
 def is_notebook_file(filename: str, cell_filename: str | None = None) -> bool:
     """True for the checked cell's file and for files of any notebook cell."""
     return filename == cell_filename or _CELL_FILE.fullmatch(filename) is not None
+
+
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
+    """Where installed packages and the standard library live (not the user's code)."""
+    paths = sysconfig.get_paths()
+    found = {os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib", "purelib",
+                                                      "platlib") if key in paths}
+    site_dirs = [*getattr(site, "getsitepackages", list)(), site.getusersitepackages()]
+    found.update(os.path.realpath(p) for p in site_dirs)
+    found.add(NBGRAD_DIR)
+    return tuple(sorted(found))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_user_source_file(filename: str) -> bool:
+    """A ``.py`` file on disk outside the standard library, site-packages and nbgrad."""
+    if not filename or filename.startswith("<") or not filename.endswith(".py"):
+        return False
+    real = os.path.realpath(filename)
+    return os.path.isfile(real) and not any(real.startswith(directory + os.sep)
+                                            for directory in _library_dirs())
+
+
+def is_user_module(name: str) -> bool:
+    """A module imported from a file outside the libraries: the user's own code."""
+    filename = getattr(sys.modules.get(name), "__file__", None)
+    return bool(filename) and is_user_source_file(filename)
+
+
+def user_modules() -> Iterator[Any]:
+    """The user's own imported modules (``import nnutil`` of a file next to the notebook)."""
+    for name, module in list(sys.modules.items()):
+        if name != "__main__" and is_user_module(name):
+            yield module
+
+
+def is_user_file(filename: str, cell_filename: str | None = None) -> bool:
+    """Code the user wrote: a notebook cell, or one of the user's own ``.py`` files."""
+    return is_notebook_file(filename, cell_filename) or is_user_source_file(filename)
 
 
 def register_source(source: str, purpose: str = "cell", filename: str | None = None) -> str:
@@ -94,10 +140,10 @@ class Site:
 
 
 def user_site(cell_filename: str | None, skip: int = 1) -> Site | None:
-    """The innermost calling frame that belongs to a notebook cell, if any."""
+    """The innermost calling frame that is the user's (a cell or the user's ``.py``), if any."""
     frame: FrameType | None = sys._getframe(skip + 1)
     while frame is not None:
-        if is_notebook_file(frame.f_code.co_filename, cell_filename):
+        if is_user_file(frame.f_code.co_filename, cell_filename):
             return Site.of_frame(frame)
         frame = frame.f_back
     return None

@@ -9,7 +9,9 @@ saved with outputs, a CI log and the sidebar can never disagree.
 from __future__ import annotations
 
 import copy
+import datetime
 import math
+import uuid
 from typing import Any, ClassVar
 
 #: Version of the JSON layout described in docs/report-schema.md.  Bump it when
@@ -18,6 +20,28 @@ SCHEMA_VERSION = 1
 
 #: MIME type under which the report dictionary travels in notebook outputs.
 MIME_TYPE = "application/vnd.nbgrad.report+json"
+
+
+def envelope(elapsed_s: float) -> dict[str, Any]:
+    """The fields every report starts with, built here for both kinds.
+
+    ``id``: 32 hex digits (a UUID4); ``created``: UTC, to the second, ending
+    in ``Z``; ``elapsed_s``: rounded to microseconds.
+
+    >>> sorted(envelope(0.25))
+    ['created', 'elapsed_s', 'id', 'nbgrad_version', 'version']
+    >>> envelope(0.25)["created"].endswith("Z")
+    True
+    """
+    from nbgrad import __version__
+
+    return {
+        "version": SCHEMA_VERSION,
+        "nbgrad_version": __version__,
+        "id": uuid.uuid4().hex,
+        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "elapsed_s": round(max(float(elapsed_s), 0.0), 6),
+    }
 
 
 def json_float(value: Any) -> float | None:

@@ -13,6 +13,10 @@ class DeterminismReport(Report):
 
     kind: ClassVar[str] = "determinism"
 
+    #: The user's exception when the cell raised in run 0 (not part of the document):
+    #: ``%%determinism`` shows the report, then lets it through, as a plain run would.
+    exception: BaseException | None = None
+
     @property
     def deterministic(self) -> bool:
         return bool(self._data["deterministic"])
