@@ -4,7 +4,7 @@
  * failing indices" button and the link to a reported source line.
  */
 
-import { formatLocation, SourceLocation } from './report';
+import { formatLocation, joints, SourceLocation } from './report';
 
 export type Child = string | Node;
 
@@ -19,16 +19,11 @@ export function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/**
- * `text` as nodes with line-break opportunities after `_ ( , . =` and
- * before `[`, so a long expression such as
- * `two_layer_network_cost_and_gradient(W, reg=0.0)` wraps at its joints
- * rather than mid-word (CSS `overflow-wrap` still breaks what remains).
- */
+/** `text` with a line-break opportunity (`<wbr>`) at each of its joints (`joints`). */
 export function breakable(text: string): Child[] {
-  return text
-    .split(/(?<=[_(,.=])|(?=\[)/)
-    .flatMap((piece, i) => (i === 0 ? [piece] : [document.createElement('wbr'), piece]));
+  return joints(text).flatMap((piece, i) =>
+    i === 0 ? [piece] : [document.createElement('wbr'), piece]
+  );
 }
 
 /**

@@ -192,6 +192,15 @@ function isOnlyFlat(diagnoses: unknown): boolean {
   return Array.isArray(diagnoses) && diagnoses.length === 1 && diagnoses[0] === 'flat';
 }
 
+/**
+ * A label cut where a long expression may wrap: after `_ ( , . =` and before
+ * `[`, so `two_layer_network_cost_and_gradient(W, reg=0.0)` breaks at its
+ * joints rather than mid-word.  The pieces join back to `text`.
+ */
+export function joints(text: string): string[] {
+  return text.split(/(?<=[_(,.=])|(?=\[)/);
+}
+
 /** Badge colour of a status. */
 export function statusTone(status: ReportStatus): Tone {
   if (status === 'pass' || status === 'deterministic') {

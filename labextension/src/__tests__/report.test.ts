@@ -6,6 +6,7 @@ import {
   formatLocation,
   formatRelError,
   headlineFigure,
+  joints,
   isFailing,
   parseReport,
   ReportSummary,
@@ -175,6 +176,15 @@ describe('failingIndices', () => {
       const anyFlagged = report.blocks.some((b: { flagged: number[] }) => b.flagged.length > 0);
       expect({ name, listed: literal !== null }).toEqual({ name, listed: anyFlagged });
     }
+  });
+});
+
+describe('joints', () => {
+  it('cuts a label after _ ( , . = and before [, losing nothing', () => {
+    const label = 'two_layer.cost(W[0], reg=0.0)';
+    expect(joints(label)).toEqual(['two_', 'layer.', 'cost(', 'W', '[0],', ' reg=', '0.', '0)']);
+    expect(joints(label).join('')).toBe(label);
+    expect(joints('cubic')).toEqual(['cubic']);
   });
 });
 
