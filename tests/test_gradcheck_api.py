@@ -41,7 +41,7 @@ def test_seed003_bias_column_bug_is_located_and_explained():
     assert theta2["flagged"] == [0, 6, 12]
     assert {tuple(w["multi_index"]) for w in theta2["worst"][:3]} == {(0, 0), (1, 0), (2, 0)}
     first = report.findings[0]
-    assert first["code"] == "proportional_to_parameter"
+    assert first["code"] == "regulariser"
     assert first["details"]["axis"] == "column" and first["details"]["index"] == 0
     assert first["details"]["factor"] == pytest.approx(-2 * 3.0 / 5, rel=1e-6)
     assert "Theta2[:, 0]" in first["message"] and "bias column" in first["message"]

@@ -82,7 +82,7 @@ def test_seed003_bias_bug_in_fast_mode():
     report = gradcheck(cost, nn_params, blocks=SEED003_BLOCKS, mode="fast")
     assert report.block("Theta1")["passed"]
     assert report.block("Theta2")["flagged"] == [0, 6, 12]
-    assert report.findings[0]["code"] == "proportional_to_parameter"
+    assert report.findings[0]["code"] == "regulariser"
     assert report.to_dict()["mode"] == "fast"
 
 
@@ -141,5 +141,6 @@ def test_errors_everywhere_stop_the_search_with_a_sample():
     assert block["fast"]["stopped"] and block["fast"]["sampled"] == 12
     assert block["n_flagged"] == 12  # every sampled element is wrong
     assert report.evaluations < 2 * theta.size / 10
-    assert "wrong throughout" in report.headline
+    assert "12 of the 12 element(s) checked one by one wrong" in report.headline
+    assert "failing everywhere, not localised" in report.headline
     assert any(f["code"] == "unlocalised" for f in report.findings)

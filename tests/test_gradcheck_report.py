@@ -102,7 +102,7 @@ def test_report_object_api():
     cost, nn_params = seed003_problem(bias_bug=True)
     report = gradcheck(cost, nn_params, blocks=SEED003_BLOCKS)
     assert isinstance(report, Report) and report.kind == "gradcheck"
-    assert report.diagnoses == ["mismatch"]
+    assert report.diagnoses == ["regulariser"]
     assert report.block("Theta2")["shape"] == [3, 6]
     with pytest.raises(KeyError, match="Theta1, Theta2"):
         report.block("Theta3")

@@ -7,6 +7,7 @@ should get (right verdict, a message naming the culprit, state restored).
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -278,7 +279,9 @@ def test_fast_mode_does_not_claim_every_direction_agreed_when_one_missed_by_roun
     w, cost = _tanh_layer((30, 20), np.float16, 1)
     report = gradcheck(cost, w, mode="fast", seed=1)
     (sensitivity,) = [f for f in report.findings if f["code"] == "fast_sensitivity"]
-    assert "1 of 3 random directional derivatives agree" in sensitivity["message"]
+    agreed, tried = map(int, re.search(r"(\d+) of (\d+) random directional derivatives agree",
+                                       sensitivity["message"]).groups())
+    assert agreed < tried
     assert any(f["code"] == "rounding_limited" for f in report.findings)
 
 

@@ -14,8 +14,8 @@ public interface; the modules behind it each do one job:
   :mod:`~nbgrad.gradcheck.compare`: relative errors with a floor;
 - :mod:`~nbgrad.gradcheck.full` and :mod:`~nbgrad.gradcheck.fast`: the two
   checking strategies;
-- :mod:`~nbgrad.gradcheck.diagnose`, :mod:`~nbgrad.gradcheck.patterns`: what
-  kind of wrong; :mod:`~nbgrad.gradcheck.summary`,
+- :mod:`~nbgrad.gradcheck.diagnoses`: what kind of wrong, one table of rules;
+  :mod:`~nbgrad.gradcheck.taylor`: the Taylor test; :mod:`~nbgrad.gradcheck.summary`,
   :mod:`~nbgrad.gradcheck.heatmap`, :mod:`~nbgrad.gradcheck.curve`: the report.
 
 The package imports neither IPython nor ipywidgets.

@@ -12,7 +12,7 @@ The order of work is fixed by what each step needs:
    precision and tolerance (:mod:`~nbgrad.gradcheck.steps`), the numeric
    comparison (:mod:`~nbgrad.gradcheck.full` or :mod:`~nbgrad.gradcheck.fast`)
    and the step curve of the worst element (:mod:`~nbgrad.gradcheck.curve`).
-3. Outside: diagnosis (:mod:`~nbgrad.gradcheck.diagnose`) and the report
+3. Outside: diagnosis (:mod:`~nbgrad.gradcheck.diagnoses`) and the report
    document (:mod:`~nbgrad.gradcheck.summary`).
 """
 
@@ -29,11 +29,10 @@ from nbgrad.backend import to_numpy
 from nbgrad.errors import EvaluationError, GradientError, UsageError
 from nbgrad.gradcheck import fast, full
 from nbgrad.gradcheck.analytic import block_gradients, part_gradient
-from nbgrad.gradcheck.checks import BlockCheck
+from nbgrad.gradcheck.checks import BlockCheck, PartCheck
 from nbgrad.gradcheck.curve import curve_for_worst
-from nbgrad.gradcheck.diagnose import diagnose_block
+from nbgrad.gradcheck.diagnoses import diagnose_block, noise_finding
 from nbgrad.gradcheck.evaluate import CostCalls
-from nbgrad.gradcheck.findings import finding
 from nbgrad.gradcheck.noise import REPEATS, Noise, measure
 from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
 from nbgrad.gradcheck.steps import machine_epsilon, precision, tolerance
@@ -51,6 +50,7 @@ def gradcheck(
     grad: Callable[[Any], Any] | None = None,
     mode: str = "full",
     blocks: Mapping[str, Sequence[int]] | None = None,
+    order: str = "C",
     names: Sequence[str] | str | None = None,
     rtol: float | None = None,
     seed: int = 0,
@@ -65,7 +65,9 @@ def gradcheck(
     is perturbed *in place* and passed to ``fun`` as the very same object, and
     restored bit for bit afterwards, whatever happens.  ``blocks`` names the
     pieces of one flat parameter vector, e.g. ``{"Theta1": (5, 4), "Theta2":
-    (3, 6)}`` in C order; ``names`` gives display names to the arrays of a list.
+    (3, 6)}`` in C order, or ``order="F"`` for a vector unrolled column by column
+    (Octave's ``Theta1(:)``, ``ravel(order="F")``); ``names`` gives display
+    names to the arrays of a list.
     ``mode="fast"`` decides with random directional derivatives and localises
     wrong elements by group testing; ``rtol`` overrides the automatic
     per-dtype tolerance; ``seed`` fixes fast mode's random directions;
@@ -78,7 +80,7 @@ def gradcheck(
     # nbgrad's own arithmetic (steps of 0.0 that underflow, ratios of zeros) must not
     # raise under the user's np.seterr(all="raise"); fun itself runs under their settings.
     with np.errstate(all="ignore"):
-        paramset = collect(params, blocks, names)
+        paramset = collect(params, blocks, names, order)
         measured = _measure(paramset, cost, grad, rtol, mode, seed)
         run = RunInfo(
             mode=mode,
@@ -125,12 +127,15 @@ def _measure(
             coarser = max(block.dtype, cost.cost_dtype, key=machine_epsilon)
             return precision(coarser, noise.floor, abs(f0))
 
+        if noise.drift:  # a cost that changes at a fixed point: no difference means anything
+            unchecked = _unchecked(paramset, gradients)
+            return Measured(unchecked, thetas, noise, None, [None] * len(thetas))
         checks = _compare(paramset, gradients, f0, cost, eps_of, rtol, mode, seed)
         if noise.too_noisy:  # element verdicts would be noise: none is claimed wrong
             for part in (part for check in checks for part in check.parts):
                 part.flagged[:] = False
-        flagged = any(check.flagged.any() for check in checks)
-        curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" or flagged else None
+        # Fast mode's budget skips the step curve: its element checks already confirm.
+        curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" else None
         # Fast mode's verdict budget has no room for STEPS more calls per block.
         rng = np.random.default_rng([seed, 1])
         taylor = [
@@ -154,8 +159,9 @@ def _report(measured: Measured, run: RunInfo,
     ordered = sorted(diagnoses, key=lambda diagnosis: diagnosis.passed)
     findings = [item for diagnosis in ordered for item in diagnosis.findings]
     if noise.noisy:  # first when it decides the verdict, last when it only widened steps
-        position = 0 if noise.too_noisy else len(findings)
-        findings.insert(position, _noise_finding(noise, checks))
+        position = 0 if noise.too_noisy or noise.drift else len(findings)
+        tolerance = max(check.tolerance for check in checks)
+        findings.insert(position, noise_finding(noise, tolerance))
     for diagnosis, taylor in zip(diagnoses, measured.taylor, strict=True):
         diagnosis.taylor = taylor
     document = report_document(checks, diagnoses, findings, measured.curve, run)
@@ -210,6 +216,19 @@ def _analytic(grad: Callable[[Any], Any] | None, params: Any, returned: Any) -> 
     return returned
 
 
+def _unchecked(paramset: ParamSet, gradients: list[Any]) -> list[BlockCheck]:
+    """Blocks with nothing differenced (a drifting cost): no element verdict at all."""
+    return [
+        BlockCheck(
+            block,
+            [PartCheck.unchecked(part, part_gradient(gradient, part.component))
+             for part in block.parts],
+            tolerance(machine_epsilon(block.dtype)),
+        )
+        for block, gradient in zip(paramset.blocks, gradients, strict=True)
+    ]
+
+
 def _compare(
     paramset: ParamSet,
     gradients: list[Any],
@@ -239,32 +258,3 @@ def _compare(
         )
         for block, part_values, tol in zip(blocks, analytic, tolerances, strict=True)
     ]
-
-
-def _noise_finding(noise: Noise, checks: list[BlockCheck]) -> dict[str, Any]:
-    tolerance = max(check.tolerance for check in checks)
-    measured = (
-        f"the cost is not reproducible: {noise.repeats + 1} evaluations at the same point "
-        f"differ by up to {noise.floor:.2g} ({noise.relative:.1g} of the cost) — "
-        "nondeterministic reductions, dropout or sampling left on?"
-    )
-    if noise.too_noisy:
-        verdict = (
-            " That is too noisy to check a gradient by finite differences (the tolerance "
-            f"would be {tolerance:.1g}), so the check fails: fix the seed, turn dropout off, "
-            "or use a deterministic reduction, then check again"
-        )
-    else:
-        verdict = (
-            f" Steps and tolerance were widened to {tolerance:.1g} so that the noise is not "
-            "reported as mismatches"
-        )
-    return finding(
-        None,
-        "noisy",
-        0.9,
-        measured + verdict,
-        floor=noise.floor,
-        relative=noise.relative if noise.relative != float("inf") else None,
-        too_noisy=noise.too_noisy,
-    )

@@ -33,7 +33,7 @@ from typing import Any
 from nbgrad.backend import array_module, is_array
 from nbgrad.errors import CellError, CostError, GradientError, ParameterError, UsageError
 from nbgrad.gradcheck.api import gradcheck
-from nbgrad.gradcheck.findings import finding
+from nbgrad.gradcheck.diagnoses import finding
 from nbgrad.gradcheck.steps import machine_epsilon, tolerance
 from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
 from nbgrad.namespace.snapshot import Snapshot, is_user_name

@@ -80,6 +80,8 @@ class Directions:
     stopped: bool = False
     verdict_evaluations: int = 0
     sampled: int = 0
+    kinks: int = 0  # failing directions put down to a kink along them (not failures)
+    cancelled: bool = False  # the final direction found errors the search had not
 
     def max_rel_error(self) -> float:
         """Worst direction; failures put down to rounding (``rounding_limited``) left out."""
@@ -98,6 +100,8 @@ class Directions:
             "rounding_limited": [[int(lo), int(hi)] for lo, hi in self.rounding_limited[:20]],
             "stopped": self.stopped,
             "sampled": self.sampled,
+            "kinks": self.kinks,
+            "cancelled": self.cancelled,
         }
 
 

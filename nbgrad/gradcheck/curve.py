@@ -31,12 +31,14 @@ def worst_coordinate(checks: list[BlockCheck]) -> tuple[BlockCheck, PartCheck, i
     best: tuple[tuple[bool, float], BlockCheck, PartCheck, int] | None = None
     for check in checks:
         for part in check.parts:
-            errors = np.where(np.isnan(part.rel_error), -np.inf, part.rel_error)
-            if not part.checked.any():
+            # A NaN analytic value has no error to scan (its finding says so already).
+            usable = part.checked & np.isfinite(part.analytic)
+            errors = np.where(np.isnan(part.rel_error) | ~usable, -np.inf, part.rel_error)
+            if not usable.any():
                 continue
-            order = np.lexsort((errors, part.flagged))
+            order = np.lexsort((errors, part.flagged & usable, usable))
             i = int(order[-1])
-            key = (bool(part.flagged[i]), float(errors[i]))
+            key = (bool(part.flagged[i] and usable[i]), float(errors[i]))
             if best is None or key > best[0]:
                 best = (key, check, part, i)
     return None if best is None else best[1:]

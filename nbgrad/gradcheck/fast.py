@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,31 +71,21 @@ from nbgrad.gradcheck.steps import CENTRAL_EXPONENT, ROUNDING_ULPS, domain_shrin
 
 #: Random directions for the verdict on each block.
 DIRECTIONS = 3
-#: Ranges of at most this many coordinates are checked element by element.  Small, since
-#: an element check costs 2 to 8 calls (its confirmation passes) while halving a range
-#: costs about 6: sparse errors, the case fast mode is for, favour splitting to the end.
-LEAF = 2
+#: Ranges of at most this many coordinates are checked element by element.  One: a split
+#: costs 2 calls (the left half along the parent's direction), an element check 2 to 8.
+LEAF = 1
+#: A first failing direction whose relative error exceeds this is too wrong for a few
+#: elements: a second direction tests for a block-wide pattern before splitting.
+WIDESPREAD = 0.05
 #: A failing block this small is checked element by element at once (cheaper than splitting).
 DIRECT = 16
 #: Failing ranges allowed at once before the search stops as "wrong everywhere".
 MAX_FRONTIER = 64
-#: Elements confirmed one by one when a whole-block pattern is inferred from directions.
+#: Elements confirmed one by one (this many largest, this many random) when every direction
+#: fails alike; the report claims only what they show.
 EVIDENCE = 3
 #: Elements drawn at random and checked one by one when the search stops ("wrong everywhere").
 SAMPLE = 12
-
-
-@dataclass
-class Test:
-    """One directional test: analytic and numeric change of the cost, and the verdict."""
-
-    analytic: float
-    numeric: float
-    rel_error: float
-    failed: bool
-    cost_size: float
-    moved: float  # largest |C(θ ± Δ) − C(θ)|: zero when the cost is flat, not merely stationary
-    rounding_sized: bool = False  # failed by no more than the cost's rounding could explain
 
 
 @dataclass
@@ -107,6 +97,32 @@ class Change:
     cost_size: float
     moved: float
     retries: int = 0  # how often the step was shrunk after leaving the cost's domain
+    jump: float = 0.0  # |forward − backward| change: O(h²) when smooth, O(h) across a kink
+    sides: tuple[float, float] = (0.0, 0.0)  # C(θ + Δ₊) − C(θ), C(θ) − C(θ − Δ₋)
+    width: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Δ₊ + Δ₋ per coordinate
+
+
+@dataclass
+class Test:
+    """One directional test over [lo, hi): the analytic and numeric change and the verdict.
+
+    ``weights`` are kept so that the halves of a failing range are tested with
+    the same direction: the right half's discrepancy is the range's minus the
+    left half's, one pair of evaluations per split instead of two.
+    """
+
+    lo: int
+    hi: int
+    weights: np.ndarray
+    analytic: float  # at the first step
+    numeric: float  # at the first step
+    rel_error: float  # extrapolated where confirmed
+    failed: bool
+    cost_size: float
+    moved: float  # largest |C(θ ± Δ) − C(θ)|: zero when the cost is flat, not merely stationary
+    rounding_sized: bool = False  # failed by no more than the cost's rounding could explain
+    kink: bool = False  # one-sided changes disagree at every step, the analytic between them
+    width: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 class BlockCoordinates:
@@ -157,7 +173,7 @@ class BlockCoordinates:
     def _change(
         self, lo: int, hi: int, weights: np.ndarray, scale: float, retries: int, finite: bool
     ) -> Change:
-        plus_points, minus_points = [], []
+        plus_points, minus_points, widths = [], [], []
         predicted, used = 0.0, 0
         for number, start, stop in self.segments(lo, hi):
             segment = self.thetas[number][start:stop]
@@ -170,6 +186,7 @@ class BlockCoordinates:
             minus = (segment - h).astype(segment.dtype)
             width = to_numpy(plus.astype(np.float64) - minus.astype(np.float64))
             predicted += float(self.analytic[number][start:stop] @ width)
+            widths.append(width)
             plus_points.append((number, start, stop, plus))
             minus_points.append((number, start, stop, minus))
         f_plus = self.cost_at(plus_points, self.where(lo, hi, "+"), finite)
@@ -180,6 +197,9 @@ class BlockCoordinates:
             cost_size=max(abs(self.f0), abs(f_plus), abs(f_minus)),
             moved=max(abs(f_plus - self.f0), abs(f_minus - self.f0)),
             retries=retries,
+            jump=abs((f_plus - self.f0) - (self.f0 - f_minus)),
+            sides=(f_plus - self.f0, self.f0 - f_minus),
+            width=np.concatenate(widths) if widths else np.zeros(0),
         )
 
     def cost_at(
@@ -213,54 +233,103 @@ class Search:
         self.tests = 0
         self.unlocalised: list[tuple[int, int]] = []
         self.rounding_limited: list[tuple[int, int]] = []
+        self.kinks = 0
         self.stopped = False
-        #: Ranges whose failure was rounding-sized (the whole block: set from the verdict).
-        self.rounding_sized: set[tuple[int, int]] = set()
+        self.cancelled = False
 
     def weights(self, n: int) -> np.ndarray:
         """Random signs times magnitudes in [0.5, 1.5]: no cancellation survives a redraw."""
         signs = self.rng.choice(np.array([-1.0, 1.0]), size=n)
         return signs * self.rng.uniform(0.5, 1.5, size=n)
 
+    def floor(self, cost_size: float) -> float:
+        return 2 * self.coords.eps * cost_size / self.coords.tol
+
     def test(self, lo: int, hi: int) -> Test:
-        """Directional test of [lo, hi); a failure is confirmed at half the step, extrapolated."""
+        """Directional test of [lo, hi) with fresh weights, a failure confirmed at half the step.
+
+        The half step removes truncation (``E = (8·r(h/2) − r(h))/3`` keeps the
+        part of the discrepancy linear in the step) and tells a kink from a bug,
+        as full mode does element by element: one-sided changes whose
+        disagreement does not shrink with the step, and an analytic change
+        between them, are a kink along the direction (tied maxima, a ReLU at
+        0), not a failure.
+        """
         coords = self.coords
         weights = self.weights(hi - lo)
         self.tests += 1
         coords.cost.expect(2)
         first = coords.change(lo, hi, weights, 1.0)
         a1, d1 = first.analytic, first.numeric
-        floor = 2 * coords.eps * first.cost_size / coords.tol
+        floor = self.floor(first.cost_size)
         rel = _rel(a1, d1, floor)
+        found = Test(lo, hi, weights, a1, d1, rel, False, first.cost_size, first.moved,
+                     width=first.width)
         if rel <= coords.tol:
-            return Test(a1, d1, rel, False, first.cost_size, first.moved)
+            return found
         coords.cost.expect(2)
         half = coords.change(lo, hi, weights, 0.5, first.retries)
         linear = (8 * (half.analytic - half.numeric) - (a1 - d1)) / 3
-        extrapolated = _rel(a1, a1 - linear, floor)
-        failed = extrapolated > coords.tol
-        rounding = abs(a1 - d1) <= ROUNDING_ULPS * 2 * coords.eps * first.cost_size
-        return Test(a1, a1 - linear, extrapolated, failed, first.cost_size, first.moved, rounding)
+        found.rel_error = _rel(a1, a1 - linear, floor)
+        found.kink = _on_kink(first, half, floor * coords.tol, coords.tol)
+        found.failed = found.rel_error > coords.tol and not found.kink
+        found.rounding_sized = abs(a1 - d1) <= ROUNDING_ULPS * 2 * coords.eps * first.cost_size
+        self.kinks += found.kink
+        return found
 
-    def localise(self) -> list[int]:
-        """Coordinates left in failing ranges of at most :data:`LEAF` elements.
+    def halves(self, parent: Test) -> list[Test]:
+        """The halves of a failing range that fail too, tested along the parent's direction.
+
+        Only the left half is evaluated; the right half's changes are the
+        parent's minus the left's.  Its own errors cancelling under these
+        weights can hide a half: :func:`final_check` looks for what was missed.
+        """
+        coords = self.coords
+        lo, hi = parent.lo, parent.hi
+        mid = (lo + hi) // 2
+        left_weights = parent.weights[: mid - lo]
+        self.tests += 1
+        coords.cost.expect(2)
+        change = coords.change(lo, mid, left_weights, 1.0)
+        size = max(change.cost_size, parent.cost_size)
+        tests = []
+        for span, weights, a, d, width in (
+            ((lo, mid), left_weights, change.analytic, change.numeric, change.width),
+            ((mid, hi), parent.weights[mid - lo:], parent.analytic - change.analytic,
+             parent.numeric - change.numeric, parent.width[mid - lo:]),
+        ):
+            rel = _rel(a, d, self.floor(size))
+            tests.append(Test(*span, weights, a, d, rel, rel > coords.tol, size, change.moved,
+                              width=width))
+        failing = [test for test in tests if test.failed]
+        if not failing:
+            # Neither half fails though the range did: a rounding-sized failure (a float16
+            # forward pass), or errors that only add up over the whole range.
+            rounding = abs(parent.analytic - parent.numeric) <= (
+                ROUNDING_ULPS * 2 * coords.eps * parent.cost_size
+            )
+            (self.rounding_limited if rounding else self.unlocalised).append((lo, hi))
+        return failing
+
+    def localise(self, root: Test) -> list[int]:
+        """Coordinates left in failing ranges of one coordinate each, by binary splitting.
 
         Breadth first, so that the frontier holds the ranges failing at one
         level: more than :data:`MAX_FRONTIER` of them means the errors are
         everywhere, and enumerating them would cost more than full mode.
         """
-        frontier = deque([(0, self.coords.count)])
+        frontier = deque([root])
         leaves: list[int] = []
         while frontier:
             if len(frontier) > MAX_FRONTIER:
                 self.stopped = True
-                self.unlocalised.extend(frontier)
+                self.unlocalised.extend((test.lo, test.hi) for test in frontier)
                 break
-            lo, hi = frontier.popleft()
-            if hi - lo <= LEAF:
-                leaves.extend(range(lo, hi))
+            test = frontier.popleft()
+            if test.hi - test.lo <= LEAF:
+                leaves.extend(range(test.lo, test.hi))
             else:
-                frontier.extend(self.failing_halves(lo, hi))
+                frontier.extend(self.halves(test))
         return sorted(leaves)
 
     def sample_unlocalised(self, n: int) -> list[int]:
@@ -274,20 +343,39 @@ class Search:
         ranges = np.searchsorted(ends, draws, side="right")
         return sorted(int(k) for k in starts[ranges] + draws - (ends[ranges] - lengths[ranges]))
 
-    def failing_halves(self, lo: int, hi: int) -> list[tuple[int, int]]:
-        """The halves of a failing range that fail too; one redraw before giving up on it."""
-        mid = (lo + hi) // 2
-        for _attempt in range(2):
-            tests = [((a, b), self.test(a, b)) for a, b in ((lo, mid), (mid, hi))]
-            failing = [span for span, test in tests if test.failed]
-            self.rounding_sized.update(span for span, test in tests if test.rounding_sized)
-            if failing:
-                return failing
-        # Halves that pass twice under a failure no larger than rounding: the failure was the
-        # cost's rounding (a float16 forward pass), not a gradient error to be localised.
-        target = self.rounding_limited if (lo, hi) in self.rounding_sized else self.unlocalised
-        target.append((lo, hi))
-        return []
+    def final_check(self, parts: list[PartCheck]) -> None:
+        """One fresh direction over the block, the errors already found subtracted.
+
+        Errors that cancelled under the weights of the search leave a
+        discrepancy that the found ones do not explain: the block is then
+        reported as not fully localised rather than passed over in silence.
+        """
+        coords = self.coords
+        test = self.test(0, coords.count)
+        if not test.failed:
+            return
+        error = np.concatenate([
+            np.where(part.flagged, part.analytic - part.numeric, 0.0) for part in parts
+        ])
+        explained = float(error @ test.width)
+        rest = _rel(test.analytic - explained, test.numeric, self.floor(test.cost_size))
+        if rest > coords.tol:
+            self.cancelled = True
+            self.unlocalised.append((0, coords.count))
+
+
+def _on_kink(first: Change, half: Change, rounding: float, tol: float) -> bool:
+    """One-sided changes that disagree as much per unit step at h/2 as at h, the analytic between.
+
+    Smooth: the disagreement is a second-order term, a quarter at half the step
+    (half, per unit step).  Across a kink it is first order: half at half the
+    step, the same per unit step.
+    """
+    persists = 2 * half.jump > 0.75 * first.jump and first.jump > rounding
+    low, high = sorted(first.sides)
+    margin = tol * max(abs(low), abs(high)) + rounding
+    between = low - margin <= first.analytic / 2 <= high + margin
+    return persists and between
 
 
 def _rel(analytic: float, numeric: float, floor: float) -> float:
@@ -305,7 +393,7 @@ def is_flat(tests: list[Test], eps: float) -> bool:
 
 def whole_block_pattern(tests: list[Test]) -> tuple[str, float] | None:
     """``(code, c)`` when every direction fails alike: the discrepancy is ``(c − 1)·numeric``."""
-    if not all(t.failed for t in tests):
+    if len(tests) < 2 or not all(t.failed for t in tests):
         return None
     analytic = np.array([t.analytic for t in tests])
     numeric = np.array([t.numeric for t in tests])
@@ -338,10 +426,12 @@ def verdict(
     tol: float,
     rng: np.random.Generator,
 ) -> BlockSearch:
-    """:data:`DIRECTIONS` directional tests over the whole block."""
+    """Up to :data:`DIRECTIONS` tests over the whole block; the first failing one ends it."""
     coords = BlockCoordinates(block, analytic, eps, tol, f0, cost)
     search = Search(coords, rng)
-    tests = [search.test(0, coords.count) for _ in range(DIRECTIONS)]
+    tests: list[Test] = []
+    while len(tests) < DIRECTIONS and not any(t.failed for t in tests):
+        tests.append(search.test(0, coords.count))
     directions = Directions(
         analytic=[t.analytic for t in tests],
         numeric=[t.numeric for t in tests],
@@ -357,32 +447,53 @@ def localise(state: BlockSearch) -> BlockCheck:
     coords, search, directions = state.coords, state.search, state.directions
     analytic = coords.analytic
     parts = [PartCheck.unchecked(p, a) for p, a in zip(state.block.parts, analytic, strict=True)]
-    if any(directions.failed) and not directions.flat:
-        directions.whole_block = whole_block_pattern(state.tests)
-        if directions.whole_block is None and coords.count <= DIRECT:
+    failed = [t for t in state.tests if t.failed]
+    if failed and not directions.flat:
+        if coords.count <= DIRECT:
             confirm(list(range(coords.count)), parts, coords)
-        elif directions.whole_block is None:
-            if all(t.rounding_sized for t in state.tests if t.failed):
-                search.rounding_sized.add((0, coords.count))
-            leaves = search.localise()
-            sampled = search.sample_unlocalised(SAMPLE) if search.stopped else []
-            directions.sampled = len(sampled)
-            confirm(sorted(set(leaves) | set(sampled)), parts, coords)
         else:
-            confirm(_largest(analytic, EVIDENCE), parts, coords)
-            for part in parts:
-                part.flagged[:] = True
+            _search(state, failed[0], parts)
     directions.tests = search.tests
     directions.unlocalised = search.unlocalised
     directions.rounding_limited = search.rounding_limited
     directions.stopped = search.stopped
+    directions.kinks = search.kinks
+    directions.cancelled = search.cancelled
     return BlockCheck(state.block, parts, coords.tol, directions)
 
 
-def _largest(analytic: list[np.ndarray], n: int) -> list[int]:
-    """The ``n`` coordinates with the largest analytic values: evidence for a whole-block claim."""
+def _search(state: BlockSearch, root: Test, parts: list[PartCheck]) -> None:
+    """A block-wide pattern from a second direction, or binary splitting along the first."""
+    coords, search, directions = state.coords, state.search, state.directions
+    if root.rel_error > WIDESPREAD:  # too large for a few elements: test for a pattern
+        second = search.test(0, coords.count)
+        state.tests.append(second)
+        directions.analytic.append(second.analytic)
+        directions.numeric.append(second.numeric)
+        directions.rel_errors.append(second.rel_error)
+        directions.failed.append(second.failed)
+        directions.whole_block = whole_block_pattern(state.tests)
+    if directions.whole_block is not None:  # evidence element by element: only those claimed
+        confirm(_evidence(coords.analytic, EVIDENCE, search.rng), parts, coords)
+        return
+    leaves = search.localise(root)
+    sampled = search.sample_unlocalised(SAMPLE) if search.stopped else []
+    directions.sampled = len(sampled)
+    confirm(sorted(set(leaves) | set(sampled)), parts, coords)
+    if not search.stopped:
+        search.final_check(parts)
+
+
+def _evidence(analytic: list[np.ndarray], n: int, rng: np.random.Generator) -> list[int]:
+    """``n`` coordinates with the largest analytic values and ``n`` drawn at random.
+
+    The largest are the most likely to be resolvable; the random ones keep a
+    pattern seen only on large values (clipping) from passing for the block's.
+    """
     values = np.abs(np.concatenate(analytic))
-    return sorted(int(k) for k in np.argsort(values)[-n:])
+    largest = {int(k) for k in np.argsort(values)[-n:]}
+    drawn = {int(k) for k in rng.choice(values.size, size=min(n, values.size), replace=False)}
+    return sorted(largest | drawn)
 
 
 def confirm(coordinates: list[int], parts: list[PartCheck], coords: BlockCoordinates) -> None:

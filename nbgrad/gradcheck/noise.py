@@ -17,6 +17,7 @@ check fails instead of passing a gradient it cannot vouch for.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -30,14 +31,44 @@ REPEATS = 3
 #: gradient: the tolerance would exceed about 6 %, so the check fails and says why.
 TOO_NOISY = 1e-3
 
+#: Repeats added when the first ones run one way, to tell a drift from noise.
+MORE_REPEATS = 2
+
 
 @dataclass(frozen=True)
 class Noise:
-    """Measured noise: the floor (largest absolute deviation), and how it was measured."""
+    """Measured noise: the floor (largest absolute deviation), and how it was measured.
+
+    ``values`` are the costs at the base point, first call first.  ``drift`` names a
+    cost that *changes* rather than jitters: ``"first_call"`` when every repeat
+    agrees with the others bit for bit but not with the first call (the first
+    call wrote into an array the cost reads), ``"trend"`` when the values move
+    one way over all of them, :data:`MORE_REPEATS` more included (state carried from
+    call to call; noise runs one way over 6 calls with probability 2/6! ≈ 0.3 %).
+    """
 
     floor: float
     repeats: int
     relative: float = 0.0  # floor / |cost|; infinite when the cost is 0 and still jitters
+    values: tuple[float, ...] = ()
+
+    @property
+    def drift(self) -> str | None:
+        values = self.values
+        if len(values) < 3 or self.floor == 0:
+            return None
+        if len(set(values[1:])) == 1:
+            return "first_call"
+        if len(values) > REPEATS + 1 and _one_way(values):
+            return "trend"
+        return None
+
+    @property
+    def drift_confidence(self) -> float:
+        """``first_call``: 1 − 2^-(repeats − 1), the chance that equal repeats are no accident."""
+        if self.drift == "first_call":
+            return 1 - 2.0 ** -(self.repeats - 1)
+        return 1 - 2 / math.factorial(len(self.values))  # chance that noise runs one way
 
     @property
     def noisy(self) -> bool:
@@ -56,12 +87,22 @@ class Noise:
             "repeats": self.repeats,
             "relative": relative,
             "too_noisy": self.too_noisy,
+            "drift": self.drift,
         }
 
 
 def measure(cost: CostCalls, f0: float, repeats: int = REPEATS) -> Noise:
     """Evaluate the cost ``repeats`` more times at the base point and keep the largest deviation."""
-    deviations = [abs(cost() - f0) for _ in range(repeats)]
-    floor = max(deviations, default=0.0)
+    values = [f0, *(cost() for _ in range(repeats))]
+    if values[-1] != f0 and _one_way(values):  # a trend, or noise that happened to run one way
+        cost.expect(MORE_REPEATS)
+        values.extend(cost() for _ in range(MORE_REPEATS))
+        repeats += MORE_REPEATS
+    floor = max((abs(value - f0) for value in values), default=0.0)
     relative = floor / abs(f0) if f0 else (float("inf") if floor else 0.0)
-    return Noise(floor=floor, repeats=repeats, relative=relative)
+    return Noise(floor=floor, repeats=repeats, relative=relative, values=tuple(values))
+
+
+def _one_way(values: list[float] | tuple[float, ...]) -> bool:
+    steps = [b - a for a, b in itertools.pairwise(values)]
+    return all(step > 0 for step in steps) or all(step < 0 for step in steps)

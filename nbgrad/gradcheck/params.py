@@ -93,6 +93,9 @@ class Block:
     shape: tuple[int, ...]
     view: Any
     parts: list[Part] = field(default_factory=list)
+    #: A piece of a flat vector (``blocks=``): the order it is unrolled in, "C" or "F";
+    #: None for an array of its own, whose layout is its shape.
+    order: str | None = None
 
     @property
     def size(self) -> int:
@@ -116,7 +119,7 @@ class Block:
 
     def multi_index(self, i: int) -> list[int]:
         """Flat index -> index in the block's display shape (``blocks=`` shapes included)."""
-        return [int(k) for k in np.unravel_index(i, self.shape)]
+        return [int(k) for k in np.unravel_index(i, self.shape, order=self.order or "C")]
 
     def label(self, i: int) -> str:
         """``Theta2[1, 0]``: how a message names element ``i``."""
@@ -220,6 +223,7 @@ def collect(
     params: Any,
     blocks: Mapping[str, Sequence[int]] | None = None,
     names: Sequence[str] | str | None = None,
+    order: str = "C",
 ) -> ParamSet:
     """Validate ``params`` and cut it into blocks; errors name the culprit."""
     structure, entries = _entries(params)
@@ -236,7 +240,12 @@ def collect(
                 f"blocks= names pieces of one flat parameter vector, but params is a {structure}; "
                 "pass the flat array, or drop blocks="
             )
-        return ParamSet(params, "flat", _flat_blocks(params, blocks), list(blocks))
+        if order not in ("C", "F"):
+            raise UsageError(
+                f"order={order!r}; expected 'C' (row by row, numpy's ravel) or 'F' (column by "
+                "column, Octave's Theta(:))"
+            )
+        return ParamSet(params, "flat", _flat_blocks(params, blocks, order), list(blocks))
     keys = [key for key, _ in entries]
     display = _display_names(structure, keys, names)
     _refuse_shared_memory(display, [value for _, value in entries])
@@ -276,7 +285,7 @@ def _shares_memory(a: Any, b: Any) -> bool:
     return bool(shares(a, b)) if shares is not None else a is b
 
 
-def _flat_blocks(flat: Any, blocks: Mapping[str, Sequence[int]]) -> list[Block]:
+def _flat_blocks(flat: Any, blocks: Mapping[str, Sequence[int]], order: str) -> list[Block]:
     if not isinstance(blocks, Mapping) or not blocks:
         raise UsageError(
             f"blocks={blocks!r}; expected a non-empty dict of names to shapes in C order, "
@@ -295,7 +304,7 @@ def _flat_blocks(flat: Any, blocks: Mapping[str, Sequence[int]]) -> list[Block]:
     made, offset = [], 0
     for name, shape in shapes.items():
         view = line[offset : offset + sizes[name]]
-        made.append(_with_parts(Block(name, shape, view)))
+        made.append(_with_parts(Block(name, shape, view, order=order)))
         offset += sizes[name]
     return made
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from nbgrad import __version__
 from nbgrad.gradcheck.checks import BlockCheck
-from nbgrad.gradcheck.diagnose import Diagnosis
+from nbgrad.gradcheck.diagnoses import Diagnosis
 from nbgrad.gradcheck.heatmap import MAX_CELLS, PASSING_CELLS, heatmap
 from nbgrad.gradcheck.noise import Noise
 from nbgrad.report.base import SCHEMA_VERSION, json_float
@@ -109,6 +109,9 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
             f"Gradient OK: {size} element(s) in {len(checks)} block(s), max relative error "
             f"{worst:.1e} (tolerance {max(c.tolerance for c in checks):.1e})."
         )
+    if any("drift" in d.codes for _, d in failing):  # no verdict on any element is possible
+        lead = findings[0]["message"] if findings else ""
+        return f"Cost drifts — {lead[:1].upper()}{lead[1:]}."
     flat = [c.block.name for c, d in failing if "flat" in d.codes and not c.flagged.any()]
     parts = [_flat_sentence(flat)] if flat else []
     for check, diagnosis in failing:
@@ -117,10 +120,12 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
             continue
         if "noisy" in diagnosis.codes and not check.flagged.any():
             parts.append(f"{check.block.name}: the cost is too noisy to check it")
-        elif check.directions is not None and check.directions.stopped:
+        elif check.directions is not None:  # fast mode: a claim about the elements checked
+            stopped = "; failing everywhere, not localised" if check.directions.stopped else ""
             parts.append(
-                f"{check.block.name}: wrong throughout ({int(check.flagged.sum())} of "
-                f"{check.directions.sampled} randomly sampled element(s) wrong; not localised)"
+                f"{check.block.name}: {int(check.flagged.sum())} of the "
+                f"{int(check.checked.sum())} element(s) checked one by one wrong ({codes}"
+                f"{stopped})"
             )
         else:
             parts.append(

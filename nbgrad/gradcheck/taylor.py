@@ -88,7 +88,9 @@ def verdict_of(orders: list[float | None]) -> str:
     return "inconclusive"
 
 
-def _message(name: str, verdict: str, orders: list[float | None]) -> str:
+def _message(name: str, verdict: str, orders: list[float | None], finite: bool) -> str:
+    if not finite:
+        return f"{name}: Taylor test not possible: the analytic gradient is not finite"
     shown = ", ".join("—" if order is None else f"{order:.2f}" for order in orders)
     words = {
         "second_order": "the remainder falls like h²: right to first order",
@@ -128,7 +130,8 @@ def taylor_test(
         linear.append(abs(predicted))
     floor = ROUNDING * eps * size
     orders = convergence_orders(remainders, floor)
-    verdict = verdict_of(orders)
+    finite = all(math.isfinite(r) for r in remainders)
+    verdict = verdict_of(orders) if finite else "inconclusive"
     return {
         "steps": steps,
         "remainders": [json_float(r) for r in remainders],
@@ -136,7 +139,7 @@ def taylor_test(
         "orders": orders,
         "floor": json_float(floor),
         "verdict": verdict,
-        "message": _message(block.name, verdict, orders),
+        "message": _message(block.name, verdict, orders, finite),
     }
 
 
