@@ -46,7 +46,7 @@ from IPython.utils.process import arg_split
 
 from nbgrad.determinism import check_determinism
 from nbgrad.determinism.steps import cell_label
-from nbgrad.errors import NbgradError, UsageError
+from nbgrad.errors import CellError, NbgradError, UsageError
 from nbgrad.gradcheck.cell import gradcheck_cell, split_names
 from nbgrad.namespace.usercode import register_source, user_traceback
 from nbgrad.report.progress import progress_reporter
@@ -378,6 +378,13 @@ class NbgradMagics(Magics):
                     max_snapshot_bytes=max_bytes, progress=progress, label=label,
                     filename=register_source(code, "determinism"),
                 )
+            if report.exception is not None:  # raised in run 0: show the report, then stop
+                from IPython.display import display  # Run All here, as a plain run would
+
+                _with_widget(report, args.widget)
+                display(report)
+                raise CellError(f"the cell raised {type(report.exception).__name__} in run 0 "
+                                f"(the plain run): {report.exception}") from report.exception
             return _with_widget(report, args.widget)
 
 

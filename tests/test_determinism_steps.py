@@ -59,7 +59,7 @@ def test_assigned_names_cover_attributes_subscripts_augmented_and_loop_targets()
         "a = 1\nNN.AB = 2\nparams[0] = 3\nb += 1\nfor t in x:\n    c, (d, *e) = f()\n"
         "def g():\n    inner = 1\nimport numpy as np\n"
     )
-    assert assigned_names(tree) == ["a", "NN.AB", "params", "b", "t", "c", "d", "e"]
+    assert assigned_names(tree) == ["a", "NN.AB", "params", "b", "t", "c", "d", "e", "g", "np"]
 
 
 def test_cell_without_a_loop_is_one_step():
@@ -93,3 +93,31 @@ def test_code_after_the_loop_is_checked_too():
     assert report.to_dict()["steps"] == 2
     assert (d["step"], d["variable"], d["cause"]) == (2, "final", "unseeded_rng")
     assert d["line"] == 4 and "after the last step" in report.headline
+
+
+def test_with_import_as_del_except_def_and_walrus_bindings_are_the_cells_own():
+    tree = ast.parse(
+        "with open(p) as f, ctx() as (g, h):\n    pass\n"
+        "import numpy.linalg as la\nimport os.path\nfrom math import sqrt as root\n"
+        "del stale\n"
+        "try:\n    pass\nexcept ValueError as err:\n    pass\n"
+        "def helper():\n    inner = 1\n"
+        "class Model:\n    attr = 2\n"
+        "total = [y := v for v in range(3)]\n"
+    )
+    assert assigned_names(tree) == ["f", "g", "h", "la", "os", "root", "stale", "err",
+                                    "helper", "Model", "total", "y"]
+
+
+def test_a_with_target_that_rebinds_a_stale_file_from_an_earlier_cell_is_not_refused(tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("1.0\n2.0\n3.0\n")
+    earlier = data.open()  # `f` from an earlier cell, already read to its end
+    earlier.read()
+    ns = {"f": earlier, "p": str(data)}
+    report = check_determinism(
+        "total = 0.0\nwith open(p) as f:\n    for line in f:\n        total += float(line)\n",
+        ns)
+    earlier.close()
+    assert report.deterministic, report.headline
+    assert ns["total"] == 6.0

@@ -103,13 +103,19 @@ def test_line_form_finds_an_unseeded_generator(run_cell):
     assert seeded["deterministic"] and seeded["runs"] == 3
 
 
-def test_cell_that_raises_is_reported_with_its_traceback(run_cell):
-    data = run_cell(
+def test_cell_that_raises_in_run_0_shows_its_report_then_stops_like_a_plain_run(shell, capsys):
+    result = shell.run_cell(
         "%%determinism\nfor i in range(3):\n    if i == 1:\n        raise ValueError('boom')\n"
-    ).to_dict()
-    assert data["status"] == "error"
-    assert data["error"]["type"] == "ValueError" and data["error"]["run"] == 0
-    assert "raise ValueError('boom')" in data["error"]["traceback"]
+    )
+    assert not result.success, "Run All must stop at this cell, as without the magic"
+    assert isinstance(result.error_in_exec, IPythonUsageError)
+    message = str(result.error_in_exec)
+    assert "raised ValueError in run 0" in message and "boom" in message
+    assert "raise ValueError('boom')" in message  # the user's traceback, not nbgrad's frames
+    assert "nbgrad/" not in message
+    shown = capsys.readouterr().out
+    assert "nbgrad determinism" in shown and "ERROR" in shown.upper()  # the report came first
+    assert shell.user_ns["i"] == 1  # what a plain run that raised at i == 1 leaves
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,13 @@ def assigned_names(tree: ast.AST) -> list[str]:
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (*_SCOPES, ast.Import, ast.ImportFrom)):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):  # ``import numpy as np``
+                found.update(dict.fromkeys((alias.asname or alias.name).split(".")[0]
+                                           for alias in child.names if alias.name != "*"))
+                continue
+            if isinstance(child, _SCOPES):  # ``def step(...)``: the name, not the body
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    found[child.name] = None
                 continue
             targets: list[ast.AST] = []
             if isinstance(child, ast.Assign):
@@ -155,6 +161,12 @@ def assigned_names(tree: ast.AST) -> list[str]:
             elif isinstance(child, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor,
                                     ast.NamedExpr)):
                 targets = [child.target]
+            elif isinstance(child, (ast.With, ast.AsyncWith)):  # ``with open(p) as f``
+                targets = [item.optional_vars for item in child.items if item.optional_vars]
+            elif isinstance(child, ast.Delete):  # ``del cache``
+                targets = child.targets
+            elif isinstance(child, ast.ExceptHandler) and child.name:
+                targets = [ast.Name(child.name, ast.Store())]
             for target in targets:
                 found.update(dict.fromkeys(_target_paths(target)))
             visit(child)
