@@ -131,6 +131,12 @@ function divergenceBody(divergence: JSONObject): HTMLElement[] {
     ...(context === null ? [] : [context]),
     cause
   ];
+  // The edit that removes the cause (none for `unknown` and `inconclusive`).
+  const fix = isObject(divergence.fix) && divergence.fix.kind !== 'none' ? divergence.fix : null;
+  const summary = fix === null ? null : stringOrNull(fix.summary);
+  if (summary !== null) {
+    parts.push(element('div', 'nbgrad-Report-fix', element('strong', '', 'fix: '), summary));
+  }
   const allocation = isObject(divergence.allocation) ? divergence.allocation : null;
   if (allocation !== null) {
     parts.push(

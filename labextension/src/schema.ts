@@ -29,7 +29,15 @@ export const DIAGNOSES = [
   'zero_analytic',
   'flat',
   'nondifferentiable',
-  'noisy'
+  'noisy',
+  'drift',
+  'nonfinite_analytic',
+  'conjugate',
+  'clipped',
+  'one_per_row',
+  'regulariser',
+  'column_scale',
+  'row_scale'
 ] as const;
 export type Diagnosis = (typeof DIAGNOSES)[number];
 
@@ -39,7 +47,8 @@ export const CAUSES = [
   'unseeded_rng',
   'nondeterministic_op',
   'external',
-  'unknown'
+  'unknown',
+  'inconclusive'
 ] as const;
 export type Cause = (typeof CAUSES)[number];
 
@@ -153,6 +162,8 @@ export interface Noise {
   repeats: number;
   relative?: RealOrNull;
   too_noisy?: boolean;
+  /** The cost changed at a fixed point: on the first call only, or as a trend. */
+  drift?: 'first_call' | 'trend' | null;
 }
 
 export interface GradcheckReport extends CommonFields {
@@ -183,6 +194,48 @@ export interface Allocation {
   call: string;
 }
 
+/** The edit that removes a cause, when there is one. */
+export interface Fix {
+  kind:
+    | 'zeros'
+    | 'seed'
+    | 'clock'
+    | 'cub'
+    | 'float_atomics'
+    | 'thread_pool'
+    | 'cublas_cudnn'
+    | 'operation'
+    | 'none';
+  summary: string;
+  line: number | null;
+  before: string | null;
+  after: string | null;
+}
+
+/** One replicated experiment behind a cause: how many of `of` runs differed. */
+export interface Evidence {
+  condition: 'identical settings' | 'other poison' | 'other RNG start' | 'frozen clock and entropy';
+  differed: number;
+  of: number;
+  first_steps: number[];
+}
+
+/** The 1-ULP chaos probe: how far a nudge spreads per step. */
+export interface Chaos {
+  nudged: string;
+  spread_per_step: RealOrNull[];
+  spread_at_step: RealOrNull;
+  observed: RealOrNull;
+  ratio: RealOrNull;
+  words: string;
+}
+
+export interface ClockCall {
+  call: string;
+  line: number | null;
+  function: string | null;
+}
+
 export interface Divergence {
   step: number;
   variable: string;
@@ -198,6 +251,25 @@ export interface Divergence {
   max_rel_diff: RealOrNull;
   max_ulps: number | null;
   allocation: Allocation | null;
+  fix: Fix;
+  evidence: Evidence[];
+  replicas: number;
+  counts: string;
+  file?: string | null;
+  fraction_differing?: number | null;
+  clock_calls?: ClockCall[];
+  chaos?: Chaos | null;
+}
+
+/** Fraction of each variable's elements that differ, `null` where it cannot be told. */
+export type Fractions = { [name: string]: number | null };
+
+/** Per variable: where it first diverged and how much of it differed, step by step. */
+export interface VariableSummary {
+  name: string;
+  first_step: number | null;
+  steps_diverged: number;
+  fraction_per_step: (number | null)[];
 }
 
 export type ByVariable = { [name: string]: RealOrNull };
@@ -207,6 +279,17 @@ export interface Step {
   diverged: string[];
   max_abs_diff: RealOrNull;
   by_variable: ByVariable;
+  fraction?: Fractions;
+}
+
+/** A run of steps that read the same, collapsed into one row. */
+export interface StepRange {
+  first: number;
+  last: number;
+  diverged: string[];
+  max_abs_diff: RealOrNull;
+  by_variable: ByVariable;
+  fraction: Fractions;
 }
 
 export interface Experiment {
@@ -216,6 +299,8 @@ export interface Experiment {
   outcome: 'identical' | 'differ' | 'raised';
   first_step: number | null;
   detail: string;
+  differed?: number;
+  replicas?: number;
 }
 
 export interface RunError {
@@ -243,6 +328,8 @@ export interface DeterminismReport extends CommonFields {
   tracked: string[];
   first_divergence: Divergence | null;
   per_step: Step[];
+  variables: VariableSummary[];
+  per_step_collapsed: StepRange[];
   experiments: Experiment[];
   error: RunError | null;
   comparison: Comparison | null;

@@ -89,10 +89,9 @@ describe('the report contract', () => {
   });
 
   it('types every fixture as a Report (TypeScript compiler)', () => {
-    const errors = typeErrors(fixtures);
-    for (const [name] of fixtures) {
-      expect({ name, errors: errors.get(name) }).toEqual({ name, errors: [] });
-    }
+    const failing = [...typeErrors(fixtures)].filter(([, errors]) => errors.length > 0);
+    // Every fixture's errors at once (distinct messages), so one run shows the whole drift.
+    expect(Object.fromEntries(failing.map(([name, errors]) => [name, [...new Set(errors)]]))).toEqual({});
   }, 60_000);
 
   it('keeps the enums of the types equal to the schema', () => {
