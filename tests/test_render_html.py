@@ -228,6 +228,9 @@ def test_user_strings_are_escaped_everywhere() -> None:
     determinism["per_step"] = copy.deepcopy(determinism["per_step"])
     for step in determinism["per_step"]:
         step["by_variable"][HOSTILE_NAME] = step["by_variable"].pop("loss")
+    for variable in determinism["variables"]:
+        if variable["name"] == "loss":
+            variable["name"] = HOSTILE_NAME
     for report in (gradient, determinism):
         markup = render_html(report)
         documents = [markup] + [decode(e) for e in parse(markup) if e.tag == "img"]

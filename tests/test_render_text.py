@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from nbgrad.errors import ReportFormatError
 from nbgrad.report import Report, fmt
@@ -98,18 +96,34 @@ def test_determinism_divergence_source_and_experiments(path: Path) -> None:
         assert "versus numpy:" in text
 
 
-def test_identical_steps_are_compacted_and_long_tables_cut() -> None:
+@pytest.mark.parametrize("path", DETERMINISM, ids=lambda p: p.stem)
+def test_per_step_rows_are_the_engines_collapsed_ranges(path: Path) -> None:
+    report = json.loads(path.read_text())
+    rows = render_text(report).partition("per step:\n")[2].split("\n\n")[0].splitlines()[1:]
+    assert len(rows) == len(report["per_step_collapsed"])
+    for line, row in zip(rows, report["per_step_collapsed"], strict=True):
+        label = str(row["first"]) if row["first"] == row["last"] else \
+            f"{row['first']}–{row['last']}"
+        assert line.startswith(label + " ")
+        assert (", ".join(row["diverged"]) or "identical") in line
+        for name in row["diverged"]:  # NaN differences still say how much of the array differs
+            share = row["fraction"].get(name)
+            assert f"{name} {fmt.MISSING if share is None else fmt.share(share)}" in line
+
+
+def test_long_step_tables_are_cut_with_a_count() -> None:
     report = json.loads((FIXTURES[0].parent / "determinism_unknown.json").read_text())
-    text = render_text(report)
-    assert "0–3   identical" in text
-    template = report["per_step"][-1]
-    assert template["diverged"]
-    # Alternating divergent and identical steps: nothing to merge, so the table is cut.
-    report["per_step"] = [dict(template, step=s, diverged=template["diverged"] if s % 2 else [])
-                          for s in range(40)]
+    template = report["per_step_collapsed"][-1]
+    report["per_step_collapsed"] = [dict(template, first=s, last=s) for s in range(40)]
     rows = render_text(report).split("per step:\n")[1].split("\n\n")[0].splitlines()
     assert len(rows) == 1 + MAX_STEP_ROWS + 1
     assert f"{40 - MAX_STEP_ROWS} more rows in the JSON" in rows[-1]
+
+
+@pytest.mark.parametrize(("fraction", "words"), [(0.5, "50%"), (0.001, "<1%"), (0.996, ">99%"),
+                                                 (1.0, "100%"), (0.0, "0%")])
+def test_shares_never_round_to_a_false_0_or_100(fraction: float, words: str) -> None:
+    assert fmt.share(fraction) == words
 
 
 def test_not_a_report_is_refused_with_the_culprit() -> None:
@@ -117,30 +131,6 @@ def test_not_a_report_is_refused_with_the_culprit() -> None:
         render_text({"kind": "lossplot"})
     with pytest.raises(ReportFormatError, match="got list"):
         render_text([])  # type: ignore[arg-type]
-
-
-def test_repeated_rows_are_one_row_saying_the_range() -> None:
-    """Seed 000: the same variables non-finite at every step read as one row, not 24."""
-    template = {"diverged": ["dLdb_c"], "max_abs_diff": None, "by_variable": {"dLdb_c": None}}
-    steps = [dict(template, step=s) for s in range(24)]
-    assert [(label, row["difference"]) for label, row in fmt.compact_steps(steps, 12)] == [
-        ("0–23", "non-finite")]
-    steps[3] = dict(steps[3], max_abs_diff=2e-3)
-    rows = fmt.compact_steps(steps, 12)
-    assert len(rows) == 1 and "non-finite at 23 of 24 steps" in rows[0][1]["difference"]
-
-
-@given(st.lists(st.booleans(), min_size=1, max_size=60))
-def test_step_compaction_keeps_every_divergent_step(pattern: list[bool]) -> None:
-    per_step = [{"step": s, "diverged": ["x"] if bad else [], "max_abs_diff": 1.0 if bad else None}
-                for s, bad in enumerate(pattern)]
-    rows = fmt.compact_steps(per_step, max_rows=1000)
-    shown = []
-    for label, step in rows:
-        first, _, last = label.partition("–")
-        shown += range(int(first), int(last or first) + 1)
-        assert bool(step["diverged"]) == pattern[int(first)]
-    assert shown == list(range(len(pattern)))
 
 
 @pytest.mark.parametrize("path", GRADCHECK, ids=lambda p: p.stem)
@@ -181,6 +171,6 @@ def test_a_malformed_report_names_the_missing_field(field: str) -> None:
 
 def test_a_field_of_the_wrong_type_is_reported() -> None:
     report = json.loads(DETERMINISM[0].read_text())
-    report["per_step"] = 7
+    report["per_step_collapsed"] = 7
     with pytest.raises(ReportFormatError, match="wrong type"):
         render_text(report)

@@ -79,13 +79,31 @@ def test_variable_selector_redraws_the_divergence_plot_with_hover_titles() -> No
     widget = report_widget(report)
     assert widget.variable_selector.options == (ALL_VARIABLES, *report["tracked"])
     everything = widget.plot_view.value
-    assert everything.count("<polyline") == len(report["tracked"])
+    # Two plots, each a line per variable: share of elements differing, and max |Δ|.
+    diverging = [v for v in report["variables"] if v["first_step"] is not None]
+    assert everything.count("<polyline") == len(diverging) + len(report["tracked"])
     widget.variable_selector.value = "W"
     only_w = widget.plot_view.value
-    assert only_w.count("<polyline") == 1
+    assert only_w.count("<polyline") == 2
     assert ">W</text>" in only_w and ">loss</text>" not in only_w
     step0 = report["per_step"][0]["by_variable"]["W"]
     assert f"<title>W: 0 → {fmt.num(step0)}</title>" in only_w
+
+
+@pytest.mark.parametrize("name", ["gradcheck_taylor", "gradcheck_seed003_regularisation"])
+def test_block_selector_moves_every_plot_to_the_selected_block(name: str) -> None:
+    report = load(name)
+    widget = report_widget(report)
+    curve_block = report["step_curve"]["block"]
+    for block in report["blocks"]:
+        widget.block_selector.value = block["name"]
+        plots = widget.curves_view.value
+        assert f"{block['name']}: analytic vs numeric" in plots
+        others = [b["name"] for b in report["blocks"] if b["name"] != block["name"]]
+        assert not any(f"{name}: analytic vs numeric" in plots for name in others)
+        if block.get("taylor"):
+            assert f"{block['name']}: orders" in plots
+        assert ("relative error vs step h" in plots) == (block["name"] == curve_block)
 
 
 def test_bundle_is_static_first_and_carries_the_json() -> None:

@@ -94,23 +94,38 @@ def num(value: float | None, digits: int = 2) -> str:
 
 def step_difference(step: dict[str, Any]) -> str:
     """A step's max abs difference; null with diverged variables means NaN/Inf, not "none"."""
+    if step.get("more"):
+        return ""
     if step["max_abs_diff"] is None and step["diverged"]:
         return "non-finite"
     return num(step["max_abs_diff"])
 
 
-def variable_difference(step: dict[str, Any], name: str) -> str:
-    """``name``'s max abs difference at ``step``; ``non-finite (NaN/Inf)`` when null there."""
-    value = step["by_variable"].get(name)
-    return "non-finite (NaN/Inf, e.g. poison)" if value is None else num(value)
+def first_fraction(variable: dict[str, Any]) -> str:
+    """Share of a variable's elements differing at its first divergent step (``variables``)."""
+    if variable["first_step"] is None:
+        return "identical at every step"
+    fractions = variable["fraction_per_step"]
+    step = variable["first_step"]
+    value = fractions[step] if step < len(fractions) else None
+    return MISSING if value is None else share(value)
 
 
-def first_steps(report: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
-    """Each tracked variable with the first per-step row that lists it as diverged (or None)."""
-    return [
-        (name, next((s for s in report["per_step"] if name in s["diverged"]), None))
-        for name in report["tracked"]
-    ]
+def share(fraction: float) -> str:
+    """``"50%"``, and ``"<1%"``/``">99%"`` rather than a rounded 0 % or 100 % that is not."""
+    if 0 < fraction < 0.01:
+        return "<1%"
+    if 0.99 < fraction < 1:
+        return ">99%"
+    return percent(fraction)
+
+
+def fractions(row: dict[str, Any]) -> str:
+    """``"W 50%, loss 100%"``: the diverged variables' share of differing elements in a row."""
+    if row.get("more"):
+        return ""
+    shares = [(name, row["fraction"].get(name)) for name in row["diverged"]]
+    return ", ".join(f"{name} {MISSING if f is None else share(f)}" for name, f in shares)
 
 
 def plain(value: float | None) -> str:
@@ -237,36 +252,17 @@ def status_word(report: dict[str, Any]) -> str:
 StepRow = tuple[str, dict[str, Any]]
 
 
-def compact_steps(per_step: list[dict[str, Any]], max_rows: int) -> list[StepRow]:
-    """Merge runs of steps where the same variables diverged into ``a–b`` rows; cut at ``max_rows``.
+def step_rows(report: dict[str, Any], max_rows: int) -> list[StepRow]:
+    """The engine's collapsed per-step rows (``per_step_collapsed``) labelled ``a–b``, cut.
 
-    A merged row's difference reads as the range over its steps (``1.0e-07 … 3.0e-02``),
-    ``non-finite`` when every step's is NaN/Inf, and says how many were when some were.
+    The engine merges runs of steps where the same variables diverged; a row's
+    ``max_abs_diff`` is over its steps.  Past ``max_rows`` one row says how many more.
     """
-    rows: list[StepRow] = []
-    start = 0
-    while start < len(per_step):
-        end = start
-        diverged = per_step[start]["diverged"]
-        while end + 1 < len(per_step) and per_step[end + 1]["diverged"] == diverged:
-            end += 1
-        first, last = per_step[start]["step"], per_step[end]["step"]
-        merged = dict(per_step[start], difference=_difference_range(per_step[start:end + 1]))
-        rows.append((str(first) if first == last else f"{first}–{last}", merged))
-        start = end + 1
+    rows = [(str(r["first"]) if r["first"] == r["last"] else f"{r['first']}–{r['last']}", r)
+            for r in report["per_step_collapsed"]]
     if len(rows) > max_rows:
         hidden = len(rows) - max_rows
         more = {"diverged": [f"{hidden} more rows in the JSON"], "max_abs_diff": None,
-                "difference": ""}
+                "fraction": {}, "more": True}
         rows = [*rows[:max_rows], ("…", more)]
     return rows
-
-
-def _difference_range(steps: list[dict[str, Any]]) -> str:
-    texts = [step_difference(step) for step in steps]
-    if len(set(texts)) == 1:
-        return texts[0]
-    finite = [s["max_abs_diff"] for s in steps if s["max_abs_diff"] is not None]
-    non_finite = texts.count("non-finite")
-    span = f"{num(min(finite))} … {num(max(finite))}" if finite else MISSING
-    return span + (f" (non-finite at {non_finite} of {len(steps)} steps)" if non_finite else "")

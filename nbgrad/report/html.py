@@ -220,13 +220,13 @@ def step_curve(report: dict[str, Any], inline: bool = False) -> str:
     )
 
 
-def scatters(blocks: list[dict[str, Any]], inline: bool = False) -> str:
+def scatters(blocks: list[dict[str, Any]], inline: bool = False, passing: bool = False) -> str:
     """Analytic against numeric for each failing block's listed elements: on y = x when right.
 
     Passing blocks get none: every point would sit on y = x, which the Taylor test and the
     step curve already show, and the page stays within a saved notebook's size budget.
     """
-    plots = [svg.scatter_plot(b) for b in blocks if b["worst"] and not b["passed"]]
+    plots = [svg.scatter_plot(b) for b in blocks if b["worst"] and (passing or not b["passed"])]
     if not plots:
         return ""
     return (heading("Analytic versus numeric (each block's worst elements)")
@@ -236,9 +236,10 @@ def scatters(blocks: list[dict[str, Any]], inline: bool = False) -> str:
             "Failing elements are red crosses. Axes are symmetric-log (linear near 0).</p>")
 
 
-def taylor_test(report: dict[str, Any], inline: bool = False) -> str:
-    """The convergence-order (Taylor) test per block, when the report carries one."""
-    plot = svg.taylor_plot(report)
+def taylor_test(report: dict[str, Any], inline: bool = False,
+                blocks: Sequence[str] | None = None) -> str:
+    """The convergence-order (Taylor) test per block (or of ``blocks``), when the report has one."""
+    plot = svg.taylor_plot(report, blocks)
     if plot is None:
         return ""
     return (heading("Taylor test: remainder versus step (slope 2 = right gradient)")
@@ -319,8 +320,9 @@ def determinism_body(report: dict[str, Any]) -> str:
         error_section(report.get("error"))
         + divergence_section(report.get("first_divergence"))
         + variable_table(report)
+        + fraction_plot(report)
         + divergence_plot(report)
-        + step_table(report["per_step"])
+        + step_table(report)
         + experiments(report["experiments"])
         + comparison(report.get("comparison"))
     )
@@ -356,13 +358,37 @@ def divergence_section(div: dict[str, Any] | None) -> str:
         f'href="{html.escape(fmt.doc_link(div["cause"]))}">'
         "what this rests on</a>). "
         f"{html.escape(div['explanation'])}</p>"
+        + _evidence(div)
         + source_context(div)
         + _allocation(div.get("allocation"))
+        + _fix(div.get("fix"))
+        + (f'<p style="margin: 2px 0">{html.escape(div["chaos"]["words"])}</p>'
+           if div.get("chaos") else "")
         + f'<p style="{NOTE_STYLE}">max abs diff '
         f"{html.escape(fmt.num(div['max_abs_diff']))}, max rel diff "
         f"{html.escape(fmt.num(div['max_rel_diff']))}, max ULPs "
         f"{html.escape(fmt.MISSING if div['max_ulps'] is None else str(div['max_ulps']))}</p>"
     )
+
+
+def _evidence(div: dict[str, Any]) -> str:
+    """The replicated experiments' counts the cause and its confidence are computed from."""
+    if not div.get("counts"):
+        return ""
+    return f'<p style="{NOTE_STYLE}">evidence: {html.escape(div["counts"])}</p>'
+
+
+def _fix(fix: dict[str, Any] | None) -> str:
+    if fix is None or fix["kind"] == "none":
+        return ""
+    change = ""
+    if fix["before"] and fix["after"]:
+        at = "" if fix["line"] is None else f"line {fix['line']}: "
+        change = (f'<pre class="nbgrad-fix" style="{PRE_STYLE}">{html.escape(at)}'
+                  f"- {html.escape(fix['before'])}\n{' ' * len(at)}+ "
+                  f"{html.escape(fix['after'])}</pre>")
+    return (f'<p style="margin: 2px 0"><strong>Fix:</strong> {html.escape(fix["summary"])}</p>'
+            + change)
 
 
 def source_context(div: dict[str, Any]) -> str:
@@ -409,29 +435,42 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
 
 
 def variable_table(report: dict[str, Any]) -> str:
-    """Per tracked variable: the first step it differs at, and by how much there."""
+    """Per tracked variable (``variables``): first divergent step, how many steps, how much."""
     rows = [
-        [f"<code>{html.escape(name)}</code>",
-         html.escape(fmt.MISSING if step is None else str(step["step"])),
-         html.escape("identical at every step" if step is None
-                     else fmt.variable_difference(step, name))]
-        for name, step in fmt.first_steps(report)
+        [f"<code>{html.escape(v['name'])}</code>",
+         html.escape(fmt.MISSING if v["first_step"] is None else str(v["first_step"])),
+         html.escape(f"{v['steps_diverged']} of {report['steps']}"),
+         html.escape(fmt.first_fraction(v))]
+        for v in report["variables"]
+    ]
+    if not rows or report["first_divergence"] is None:
+        return ""
+    return heading("Per variable") + table(
+        ["variable", "first divergent step", "steps diverged", "elements differing there"],
+        rows, "nbgrad-variables")
+
+
+def fraction_plot(report: dict[str, Any], variables: Sequence[str] | None = None,
+                  inline: bool = False) -> str:
+    """Share of each variable's elements that differ, per step: finite even when the
+    differences themselves are NaN (poison) or infinite."""
+    plot = svg.fraction_plot(report, variables)
+    if plot is None:
+        return ""
+    return heading("Elements differing per step") + _plot(plot, inline, "nbgrad-fraction-plot")
+
+
+def step_table(report: dict[str, Any]) -> str:
+    """The engine's collapsed per-step rows (``per_step_collapsed``), cut at 24."""
+    rows = [
+        [html.escape(label), html.escape(", ".join(row["diverged"]) or "identical"),
+         html.escape(fmt.step_difference(row)), html.escape(fmt.fractions(row))]
+        for label, row in fmt.step_rows(report, 24)
     ]
     if not rows:
         return ""
-    return heading("Per variable") + table(
-        ["variable", "first divergent step", "difference there"], rows, "nbgrad-variables")
-
-
-def step_table(per_step: list[dict[str, Any]]) -> str:
-    if not per_step:
-        return ""
-    rows = [
-        [html.escape(label), html.escape(", ".join(step["diverged"]) or "identical"),
-         html.escape(step["difference"])]
-        for label, step in fmt.compact_steps(per_step, 24)
-    ]
-    return heading("Per step") + table(["step", "diverged", "max abs diff"], rows, "nbgrad-steps")
+    return heading("Per step") + table(
+        ["steps", "diverged", "max abs diff", "elements differing"], rows, "nbgrad-steps")
 
 
 def experiments(items: list[dict[str, Any]]) -> str:

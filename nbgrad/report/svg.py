@@ -53,6 +53,8 @@ class Plot:
     y_label: str
     series: list[Series]
     x_log: bool = True
+    #: Log y axis (errors, differences); linear for shares between 0 and 1.
+    y_log: bool = True
     #: Symmetric-log axes (both), linear within ±``linear`` of 0: signed values, e.g. gradients.
     symlog: float | None = None
     #: Vertical markers: (x, label), e.g. the chosen step or the first divergent step.
@@ -83,8 +85,10 @@ def render_svg(plot: Plot, tooltips: bool = True) -> str:
     else:
         x_axis = _Axis.fit([x for x, _ in points] + off_scale + [m for m, _ in plot.marks],
                            "log" if plot.x_log else "linear", LEFT, WIDTH - RIGHT)
-        y_axis = _Axis.fit([y for _, y in points] + [v for v, _ in plot.levels] or [1.0], "log",
-                           HEIGHT - BOTTOM, TOP)
+        y_values = [y for _, y in points] + [v for v, _ in plot.levels] or [1.0]
+        if not plot.y_log:
+            y_values += [0.0, 1.0]
+        y_axis = _Axis.fit(y_values, "log" if plot.y_log else "linear", HEIGHT - BOTTOM, TOP)
     body = [
         _frame(plot, x_axis, y_axis),
         *(_level(y_axis, value) for value, _ in plot.levels),
@@ -154,7 +158,7 @@ def scatter_plot(block: dict[str, Any]) -> Plot:
     )
 
 
-def taylor_plot(report: dict[str, Any]) -> Plot | None:
+def taylor_plot(report: dict[str, Any], blocks: Sequence[str] | None = None) -> Plot | None:
     """Taylor-test remainders against the step, one line per block, log-log; None without one.
 
     Reads each block's ``taylor`` entry (docs/report-schema.md): ``remainders`` against
@@ -162,7 +166,8 @@ def taylor_plot(report: dict[str, Any]) -> Plot | None:
     block's largest-step remainder (a right gradient runs parallel to it).  A single
     block also gets its rounding ``floor`` as a horizontal line.
     """
-    entries = [(b["name"], b["taylor"]) for b in report["blocks"] if b.get("taylor")]
+    entries = [(b["name"], b["taylor"]) for b in report["blocks"]
+               if b.get("taylor") and (blocks is None or b["name"] in blocks)]
     if not entries:
         return None
     series = []
@@ -207,6 +212,29 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
         x_log=False,
         marks=[(first["step"], "first divergence")] if first else [],
     )
+
+
+def fraction_plot(report: dict[str, Any], variables: Sequence[str] | None = None) -> Plot | None:
+    """Share of each variable's elements differing between runs, per step (linear, 0 to 1).
+
+    From the report's ``variables[].fraction_per_step``; a fraction is finite even when the
+    differences are NaN (poison), so this plot reads where the difference plot cannot.
+    """
+    wanted = set(variables) if variables is not None else None
+    chosen = [v for v in report["variables"]
+              if v["first_step"] is not None and (wanted is None or v["name"] in wanted)]
+    if not chosen:
+        return None
+    steps = [s["step"] for s in report["per_step"]]
+    series = [
+        Series(v["name"], steps[:len(v["fraction_per_step"])], v["fraction_per_step"],
+               PALETTE[k % len(PALETTE)])
+        for k, v in enumerate(chosen)
+    ]
+    first = report.get("first_divergence")
+    return Plot(title="share of elements that differ between runs, per step", x_label="step",
+                y_label="share differing", series=series, x_log=False, y_log=False,
+                marks=[(first["step"], "first divergence")] if first else [])
 
 
 def _non_finite_steps(per_step: list[dict[str, Any]], name: str) -> list[float]:
@@ -262,6 +290,9 @@ class _Axis:
             chosen = [10.0**e for e in exponents][::-1][::stride]
             return [(0.0, "0")] + [(sign * v, f"{'−' if sign < 0 else ''}1e{round(math.log10(v))}")
                                    for v in chosen for sign in (1, -1)]
+        if self.high - self.low <= 2:  # shares between 0 and 1: quarter steps
+            quarters = range(math.ceil(self.low * 4), math.floor(self.high * 4) + 1)
+            return [(q / 4, f"{q / 4:g}") for q in quarters]
         stride = max(1, math.ceil((self.high - self.low) / 8))
         first = math.ceil(self.low)
         return [(float(v), str(v)) for v in range(first, int(self.high) + 1, stride)]
@@ -276,8 +307,8 @@ def _points(plot: Plot) -> list[tuple[float, float]]:
 
 
 def _usable(x: float, y: float | None, plot: Plot) -> bool:
-    if plot.symlog is not None:
-        return y is not None
+    if plot.symlog is not None or (not plot.y_log and y is not None):
+        return y is not None and (not plot.x_log or x > 0)
     return y is not None and y > 0 and (not plot.x_log or x > 0)
 
 

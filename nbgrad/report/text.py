@@ -142,7 +142,7 @@ def _determinism_sections(report: dict[str, Any]) -> list[list[str]]:
         _error(report.get("error")),
         _divergence(report.get("first_divergence")),
         _variables(report),
-        _step_table(report["per_step"]),
+        _step_table(report),
         _experiments(report["experiments"]),
         _comparison(report.get("comparison")),
         _side_effects(report.get("side_effects")),
@@ -176,6 +176,8 @@ def _divergence(div: dict[str, Any] | None) -> list[str]:
         f"first divergence: {where}",
         f"cause: {div['cause']} ({fmt.percent(div['cause_confidence'])}): {div['explanation']}",
     ]
+    if div.get("counts"):
+        lines.append(f"evidence: {div['counts']} ({fmt.doc_link(div['cause'])})")
     lines += [
         f"{'>' if item['line'] == div['line'] else ' '} {item['line']:>5} | {item['text']}"
         for item in div["context"]
@@ -191,29 +193,35 @@ def _divergence(div: dict[str, Any] | None) -> list[str]:
         f"size: max abs diff {fmt.num(div['max_abs_diff'])}, "
         f"max rel diff {fmt.num(div['max_rel_diff'])}, max ULPs {ulps}"
     )
+    if div.get("chaos"):
+        lines.append(div["chaos"]["words"])
+    fix = div.get("fix")
+    if fix is not None and fix["kind"] != "none":
+        lines.append(f"fix: {fix['summary']}")
     return lines
 
 
 def _variables(report: dict[str, Any]) -> list[str]:
-    rows = [
-        [name, fmt.MISSING if step is None else str(step["step"]),
-         "identical at every step" if step is None else fmt.variable_difference(step, name)]
-        for name, step in fmt.first_steps(report)
-    ]
-    if not rows or report["first_divergence"] is None:
-        return []
-    return ["per variable:", *table(["variable", "first divergent step", "difference there"],
-                                    rows)]
-
-
-def _step_table(per_step: list[dict[str, Any]]) -> list[str]:
-    if not per_step:
+    if report["first_divergence"] is None or not report["variables"]:
         return []
     rows = [
-        [label, ", ".join(step["diverged"]) or "identical", step["difference"]]
-        for label, step in fmt.compact_steps(per_step, MAX_STEP_ROWS)
+        [v["name"], fmt.MISSING if v["first_step"] is None else str(v["first_step"]),
+         f"{v['steps_diverged']} of {report['steps']}", fmt.first_fraction(v)]
+        for v in report["variables"]
     ]
-    return ["per step:", *table(["step", "diverged", "max abs diff"], rows)]
+    headers = ["variable", "first divergent step", "steps diverged", "elements differing there"]
+    return ["per variable:", *table(headers, rows)]
+
+
+def _step_table(report: dict[str, Any]) -> list[str]:
+    rows = [
+        [label, ", ".join(row["diverged"]) or "identical", fmt.step_difference(row),
+         fmt.fractions(row)]
+        for label, row in fmt.step_rows(report, MAX_STEP_ROWS)
+    ]
+    if not rows:
+        return []
+    return ["per step:", *table(["steps", "diverged", "max abs diff", "elements differing"], rows)]
 
 
 def _experiments(experiments: list[dict[str, Any]]) -> list[str]:

@@ -15,6 +15,7 @@ loaded from a saved notebook's JSON as well as on a fresh one.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as widgets
@@ -46,7 +47,8 @@ def _build(report: dict[str, Any]) -> widgets.VBox:
 
 
 class GradcheckWidget(widgets.VBox):
-    """Header, block table; a block selector that swaps heatmap and worst elements; a sort."""
+    """Header, block table; a block selector that swaps heatmap, worst elements and the plots
+    (scatter, Taylor test, step curve when it was scanned in that block); a sort."""
 
     def __init__(self, report: dict[str, Any]) -> None:
         self.report = report
@@ -60,17 +62,17 @@ class GradcheckWidget(widgets.VBox):
         )
         self.heatmap_view = widgets.HTML()
         self.worst_view = widgets.HTML()
+        self.curves_view = widgets.HTML()
         summary = static.header(report) + static.findings(report) + static.block_table(
-            report["blocks"]
+            report["blocks"], report["mode"]
         )
-        curve = static.step_curve(report, inline=True)
         super().__init__(
             [
                 widgets.HTML(static.wrap(report, summary)),
                 widgets.HBox([self.block_selector, self.sort_selector]),
                 self.heatmap_view,
                 self.worst_view,
-                widgets.HTML(static.wrap(report, curve)) if curve else widgets.HTML(),
+                self.curves_view,
             ]
         )
         self.block_selector.observe(self._refresh, names="value")
@@ -93,6 +95,20 @@ class GradcheckWidget(widgets.VBox):
         self.worst_view.value = static.wrap(
             self.report, static.worst_elements([block], self.sort_selector.value, compact=False)
         )
+        self.curves_view.value = static.wrap(self.report, self._curves(block))
+
+    def _curves(self, block: dict[str, Any]) -> str:
+        """The selected block's plots; the step curve exists for one element of one block."""
+        plots = (static.scatters([block], inline=True, passing=True)
+                 + static.taylor_test(self.report, inline=True, blocks=[block["name"]]))
+        curve = self.report.get("step_curve")
+        if curve is None:
+            return plots
+        if curve["block"] == block["name"]:
+            return plots + static.step_curve(self.report, inline=True)
+        return plots + (f'<p style="{static.NOTE_STYLE}">The step-size curve was scanned for '
+                        f"the worst element, in block <code>{html.escape(curve['block'])}</code>"
+                        ": select it to see the curve.</p>")
 
 
 class DeterminismWidget(widgets.VBox):
@@ -109,9 +125,10 @@ class DeterminismWidget(widgets.VBox):
             static.header(report)
             + static.error_section(report.get("error"))
             + static.divergence_section(report.get("first_divergence"))
+            + static.variable_table(report)
         )
         after = (
-            static.step_table(report["per_step"])
+            static.step_table(report)
             + static.experiments(report["experiments"])
             + static.comparison(report.get("comparison"))
         )
@@ -130,7 +147,8 @@ class DeterminismWidget(widgets.VBox):
         choice = self.variable_selector.value
         variables = None if choice == ALL_VARIABLES else [choice]
         self.plot_view.value = static.wrap(
-            self.report, static.divergence_plot(self.report, variables, inline=True)
+            self.report, static.fraction_plot(self.report, variables, inline=True)
+            + static.divergence_plot(self.report, variables, inline=True)
         )
 
 
