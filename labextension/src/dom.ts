@@ -34,20 +34,30 @@ export const SHOW_LINE_EVENT = 'nbgrad-show-line';
 
 export type ShowLineEvent = CustomEvent<SourceLocation>;
 
-/** "line 27 of rnn_loss_grads" as a link to the cell that defines it. */
+/**
+ * "line 27 of rnn_loss_grads" as a link to the cell that defines it; a line
+ * of a module file (not of the notebook) stays plain text, its path in the tooltip.
+ */
 export function lineLink(location: SourceLocation): HTMLElement {
+  if (location.file !== null) {
+    const text = element('span', 'nbgrad-LineText', formatLocation(location));
+    text.title = location.file;
+    return text;
+  }
   const link = element('button', 'nbgrad-LineLink', formatLocation(location));
   link.type = 'button';
   link.title = `Show ${formatLocation(location)} in the notebook`;
-  link.dataset.line = String(location.line);
-  if (location.name !== null) {
-    link.dataset.function = location.name;
-  }
   link.addEventListener('click', event => {
     event.stopPropagation();
     link.dispatchEvent(new CustomEvent(SHOW_LINE_EVENT, { bubbles: true, detail: location }));
   });
   return link;
+}
+
+/** After a click: no cell of the notebook defines the function (it was imported). */
+export function markUnresolved(link: HTMLElement, location: SourceLocation): void {
+  link.classList.add('nbgrad-mod-unresolved');
+  link.title = `No cell of this notebook defines ${location.name ?? 'this line'}`;
 }
 
 const COPY_LABEL = 'copy failing indices';

@@ -12,7 +12,7 @@ import {
 } from '@jupyterlab/application';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
-import { SHOW_LINE_EVENT, ShowLineEvent } from './dom';
+import { markUnresolved, SHOW_LINE_EVENT, ShowLineEvent } from './dom';
 import { checksIcon } from './icon';
 import { showLine } from './navigate';
 import { ChecksPanel } from './panel';
@@ -35,7 +35,9 @@ function onShowLine(app: JupyterFrontEnd, tracker: INotebookTracker, event: Show
     panel.content.widgets.find(cell => cell.node.contains(target))?.model.id ??
     target.closest<HTMLElement>('[data-cell-id]')?.dataset.cellId ??
     null;
-  void showLine(app.shell, panel, event.detail, checked);
+  void showLine(app.shell, panel, event.detail, checked).then(
+    shown => shown || markUnresolved(target, event.detail)
+  );
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {

@@ -27,6 +27,16 @@ export interface SourceLocation {
   /** The function's (qualified) name; `null` for the cell the check ran. */
   name: string | null;
   line: number;
+  /** The file the line is in when it is a module's, not a notebook cell's. */
+  file: string | null;
+}
+
+/**
+ * Whether `file` (a report's `file` field) is a notebook cell: ipykernel
+ * compiles each cell as `…/ipykernel_<pid>/<hash>.py`, IPython as `<ipython-input-…>`.
+ */
+export function isCellFile(file: string | null): boolean {
+  return file === null || file.startsWith('<') || /(^|[\\/])ipykernel_\d+[\\/]\d+\.py$/.test(file);
 }
 
 /** The first point where two runs of a determinism check disagree. */
@@ -77,12 +87,14 @@ export function sourceLocation(value: JSONObject): SourceLocation | null {
   if (line === null || !Number.isInteger(line) || line < 1) {
     return null;
   }
-  return { name: stringOrNull(value.function), line };
+  const file = stringOrNull(value.file);
+  return { name: stringOrNull(value.function), line, file: isCellFile(file) ? null : file };
 }
 
-/** `line 27 of rnn_loss_grads`, or `line 3 of the checked cell`. */
+/** `line 27 of rnn_loss_grads`, `line 3 of the checked cell`, `line 8 of step in model.py`. */
 export function formatLocation(location: SourceLocation): string {
-  return `line ${location.line} of ${location.name ?? 'the checked cell'}`;
+  const where = `line ${location.line} of ${location.name ?? 'the checked cell'}`;
+  return location.file === null ? where : `${where} in ${location.file.split(/[\\/]/).pop()}`;
 }
 
 function parseDivergence(value: unknown): Divergence | null {

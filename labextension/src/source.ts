@@ -37,8 +37,8 @@ function defines(keyword: 'def' | 'class', name: string, source: string): boolea
  * `RNN.bptt` is looked up by its last part, preferring cells that also define
  * the class), or `checkedCell` when the location has no function.  Of several
  * definitions the one run last wins, since that is the one the check called.
- * `null` when no cell defines it (an imported function) or the line is past
- * the cell's end.
+ * `null` when no cell defines it (an imported function, a line of a module
+ * file) or the line is past the cell's end.
  */
 export function findDefinition(
   cells: readonly CodeCell[],
@@ -46,6 +46,9 @@ export function findDefinition(
   checkedCell: string | null
 ): CellLine | null {
   let cell: CodeCell | undefined;
+  if (location.file !== null) {
+    return null; // a module's line: no cell holds it
+  }
   if (location.name === null) {
     cell = cells.find(c => c.id === checkedCell);
   } else {

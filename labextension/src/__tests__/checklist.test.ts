@@ -138,7 +138,7 @@ describe('row details', () => {
     const divergent = { ...det('diverged', 2), first_divergence: { step: 2, function: 'bptt', line: 7 } };
     const wrong = { ...grad('fail', 0.5), blocks: [{ name: 'W', shape: [2, 3], flagged: [0, 5], n_flagged: 2 }] };
     const [d, g] = buildRows([cell('a', 1, divergent, wrong)], new CheckHistory());
-    expect(d.location).toEqual({ name: 'bptt', line: 7 });
+    expect(d.location).toEqual({ name: 'bptt', line: 7, file: null });
     expect(d.failingIndices).toBeNull();
     expect(g.location).toBeNull();
     expect(g.failingIndices).toBe('{"W": [(0, 0), (1, 2)]}');

@@ -6,6 +6,7 @@ import {
   formatLocation,
   formatRelError,
   headlineFigure,
+  isCellFile,
   joints,
   isFailing,
   parseReport,
@@ -91,12 +92,31 @@ describe('parseReport', () => {
   it('reads the line a divergence points at, of a function or of the checked cell', () => {
     const at = (fields: Record<string, unknown>) =>
       parsed(determinism({ first_divergence: { step: 1, ...fields } })).firstDivergence!.location;
-    expect(at({ function: 'rnn_loss_grads', line: 27 })).toEqual({ name: 'rnn_loss_grads', line: 27 });
-    expect(at({ function: null, line: 3 })).toEqual({ name: null, line: 3 });
+    expect(at({ function: 'rnn_loss_grads', line: 27 })).toEqual({
+      name: 'rnn_loss_grads',
+      line: 27,
+      file: null
+    });
+    expect(at({ function: null, line: 3 })).toEqual({ name: null, line: 3, file: null });
     expect(at({ function: 'f', line: null })).toBeNull();
     expect(at({ function: 'f', line: 0 })).toBeNull();
-    expect(formatLocation({ name: 'rnn_loss_grads', line: 27 })).toBe('line 27 of rnn_loss_grads');
-    expect(formatLocation({ name: null, line: 3 })).toBe('line 3 of the checked cell');
+    const cell = { name: 'rnn_loss_grads', line: 27, file: null };
+    expect(formatLocation(cell)).toBe('line 27 of rnn_loss_grads');
+    expect(formatLocation({ name: null, line: 3, file: null })).toBe('line 3 of the checked cell');
+  });
+
+  it('tells a line of a notebook cell from a line of a module file', () => {
+    const at = (file: unknown) =>
+      parsed(determinism({ first_divergence: { step: 1, function: 'step', line: 8, file } }))
+        .firstDivergence!.location!.file;
+    // ipykernel compiles cells as /tmp/ipykernel_<pid>/<hash>.py; IPython as <ipython-input-…>.
+    expect(at('/tmp/ipykernel_4242/3474135721.py')).toBeNull();
+    expect(at('<ipython-input-3-5f2c>')).toBeNull();
+    expect(at(null)).toBeNull();
+    expect(at('/home/ada/project/model.py')).toBe('/home/ada/project/model.py');
+    expect(isCellFile('C:\\Temp\\ipykernel_7\\12.py')).toBe(true);
+    const module = { name: 'step', line: 8, file: '/home/ada/project/model.py' };
+    expect(formatLocation(module)).toBe('line 8 of step in model.py');
   });
 
   it('fills optional fields that are missing or mistyped with neutral values', () => {

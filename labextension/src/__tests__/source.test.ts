@@ -15,29 +15,31 @@ const cells: CodeCell[] = [
 
 describe('findDefinition', () => {
   it('finds the cell that defines the function, run last when defined twice', () => {
-    expect(findDefinition(cells, { name: 'rnn_loss_grads', line: 3 }, 'check')).toEqual({
+    expect(findDefinition(cells, { name: 'rnn_loss_grads', line: 3, file: null }, 'check')).toEqual({
       cellId: 'loss-v2',
       line: 3
     });
   });
 
   it('prefers the cell that also defines the class of a method', () => {
-    expect(findDefinition(cells, { name: 'RNN.bptt', line: 5 }, 'check')).toEqual({
+    expect(findDefinition(cells, { name: 'RNN.bptt', line: 5, file: null }, 'check')).toEqual({
       cellId: 'model',
       line: 5
     });
     // A plain name takes the definition run last.
-    expect(findDefinition(cells, { name: 'bptt', line: 1 }, 'check')?.cellId).toBe('other');
+    expect(findDefinition(cells, { name: 'bptt', line: 1, file: null }, 'check')?.cellId).toBe('other');
   });
 
   it('points a line without a function into the checked cell', () => {
-    expect(findDefinition(cells, { name: null, line: 3 }, 'check')).toEqual({ cellId: 'check', line: 3 });
+    expect(findDefinition(cells, { name: null, line: 3, file: null }, 'check')).toEqual({ cellId: 'check', line: 3 });
   });
 
   it('finds nothing for imported functions, name prefixes or lines past the cell', () => {
-    expect(findDefinition(cells, { name: 'np.dot', line: 1 }, 'check')).toBeNull();
-    expect(findDefinition(cells, { name: 'rnn_loss', line: 1 }, 'check')).toBeNull();
-    expect(findDefinition(cells, { name: 'rnn_loss_grads', line: 40 }, 'check')).toBeNull();
-    expect(findDefinition(cells, { name: null, line: 1 }, null)).toBeNull();
+    const inModule = { name: 'rnn_loss_grads', line: 1, file: '/home/ada/rnn.py' };
+    expect(findDefinition(cells, inModule, 'check')).toBeNull();
+    expect(findDefinition(cells, { name: 'np.dot', line: 1, file: null }, 'check')).toBeNull();
+    expect(findDefinition(cells, { name: 'rnn_loss', line: 1, file: null }, 'check')).toBeNull();
+    expect(findDefinition(cells, { name: 'rnn_loss_grads', line: 40, file: null }, 'check')).toBeNull();
+    expect(findDefinition(cells, { name: null, line: 1, file: null }, null)).toBeNull();
   });
 });
