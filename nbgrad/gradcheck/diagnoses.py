@@ -812,14 +812,21 @@ def _fast_sensitivity(check: BlockCheck) -> dict[str, Any]:
     smallest = check.tolerance * float(
         np.sqrt(sum(float(part.analytic @ part.analytic) for part in check.parts))
     )
-    failed = check.directions.failed if check.directions else []
-    agreed = f"{len(failed)}" if not any(failed) else f"{failed.count(False)} of {len(failed)}"
+    directions = check.directions
+    failed = directions.failed if directions else []
+    kinks = directions.kinks if directions else 0
+    good = failed.count(False) - kinks
+    agreed = f"{good}" if good == len(failed) else f"{good} of {len(failed)}"
+    met = (
+        f" ({kinks} more met a kink, so {directions.sampled} element(s) were checked one by "
+        "one)" if kinks else ""
+    )
     return finding(
         name,
         FAST_SENSITIVITY,
-        failed.count(False) / (len(failed) + 1),
+        good / (len(failed) + 1),
         f"{name}: {agreed} random directional derivatives agree with the analytic "
-        f"gradient; an error in a single element would have shown if larger than about "
+        f"gradient{met}; an error in a single element would have shown if larger than about "
         f"{smallest:.1g} (tolerance × ‖gradient‖) — mode='full' checks every element",
         smallest_detectable=smallest,
     )

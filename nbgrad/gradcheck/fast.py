@@ -271,7 +271,7 @@ class Search:
         half = coords.change(lo, hi, weights, 0.5, first.retries)
         linear = (8 * (half.analytic - half.numeric) - (a1 - d1)) / 3
         found.rel_error = _rel(a1, a1 - linear, floor)
-        found.kink = _on_kink(first, half, floor * coords.tol, coords.tol)
+        found.kink = _on_kink(first, half, ROUNDING_ULPS * 2 * coords.eps * first.cost_size)
         found.failed = found.rel_error > coords.tol and not found.kink
         found.rounding_sized = abs(a1 - d1) <= ROUNDING_ULPS * 2 * coords.eps * first.cost_size
         self.kinks += found.kink
@@ -364,18 +364,17 @@ class Search:
             self.unlocalised.append((0, coords.count))
 
 
-def _on_kink(first: Change, half: Change, rounding: float, tol: float) -> bool:
-    """One-sided changes that disagree as much per unit step at h/2 as at h, the analytic between.
+def _on_kink(first: Change, half: Change, rounding: float) -> bool:
+    """One-sided changes that disagree as much per unit step at h/2 as at h: a kink along d.
 
     Smooth: the disagreement is a second-order term, a quarter at half the step
     (half, per unit step).  Across a kink it is first order: half at half the
-    step, the same per unit step.
+    step, the same per unit step.  (Whether the analytic change lies between the
+    one-sided ones cannot be asked of a sum over many kinks — max-pool windows
+    whose upstream gradients differ in sign order their one-sided slopes
+    oppositely — so elements are checked one by one before any is called wrong.)
     """
-    persists = 2 * half.jump > 0.75 * first.jump and first.jump > rounding
-    low, high = sorted(first.sides)
-    margin = tol * max(abs(low), abs(high)) + rounding
-    between = low - margin <= first.analytic / 2 <= high + margin
-    return persists and between
+    return 2 * half.jump > 0.75 * first.jump and first.jump > rounding
 
 
 def _rel(analytic: float, numeric: float, floor: float) -> float:
@@ -448,11 +447,15 @@ def localise(state: BlockSearch) -> BlockCheck:
     analytic = coords.analytic
     parts = [PartCheck.unchecked(p, a) for p, a in zip(state.block.parts, analytic, strict=True)]
     failed = [t for t in state.tests if t.failed]
-    if failed and not directions.flat:
-        if coords.count <= DIRECT:
-            confirm(list(range(coords.count)), parts, coords)
-        else:
-            _search(state, failed[0], parts)
+    kinked = any(t.kink for t in state.tests)
+    if (failed or kinked) and not directions.flat and coords.count <= DIRECT:
+        confirm(list(range(coords.count)), parts, coords)
+    elif failed and not directions.flat:
+        _search(state, failed[0], parts)
+    elif kinked:  # directions cannot vouch across kinks: a sample, element by element
+        sample = search.rng.choice(coords.count, size=min(SAMPLE, coords.count), replace=False)
+        directions.sampled = len(sample)
+        confirm(sorted(int(k) for k in sample), parts, coords)
     directions.tests = search.tests
     directions.unlocalised = search.unlocalised
     directions.rounding_limited = search.rounding_limited

@@ -105,9 +105,23 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
     if not failing:
         worst = max((json_float(c.max_rel_error()) or 0.0 for c in checks), default=0.0)
         size = sum(c.block.size for c in checks)
+        tolerance = max(c.tolerance for c in checks)
+        directions = [c.directions for c in checks if c.directions is not None]
+        if directions:  # fast mode vouches for directions and for the elements it checked
+            tried = sum(len(d.failed) for d in directions)
+            agreed = sum(d.failed.count(False) - d.kinks for d in directions)
+            kinks = sum(d.kinks for d in directions)
+            met = f" ({kinks} met a kink)" if kinks else ""
+            checked = sum(int(c.checked.sum()) for c in checks)
+            return (
+                f"Gradient OK (fast mode): {agreed} of {tried} random direction(s) over {size} "
+                f"element(s) in {len(checks)} block(s) agree{met}; {checked} element(s) "
+                f"checked one by one, max relative error {worst:.1e} (tolerance "
+                f"{tolerance:.1e})."
+            )
         return (
             f"Gradient OK: {size} element(s) in {len(checks)} block(s), max relative error "
-            f"{worst:.1e} (tolerance {max(c.tolerance for c in checks):.1e})."
+            f"{worst:.1e} (tolerance {tolerance:.1e})."
         )
     if any("drift" in d.codes for _, d in failing):  # no verdict on any element is possible
         lead = findings[0]["message"] if findings else ""
