@@ -22,8 +22,9 @@ A cause is named only when its rule holds: for an intervention (poison, RNG
 start), the identical-settings control agreed in *every* replica and the
 intervention separated the runs in at least one (which bytes or seeds change
 a result depends on their values: NaN and 1e306 both survive ``+= 1``); for
-``nondeterministic_op``/``external``, the control differed in every replica
-and the frozen pairs all differed / all agreed.  The confidence is computed
+``nondeterministic_op``/``external``, the control differed in some replica (a
+race need not strike every run) and the frozen pairs differed too / all
+agreed; and only when its confidence reaches :data:`NAME_CONFIDENCE`.  The confidence is computed
 from the counts with uniform Beta priors on each condition's rate of
 differing: the product over the rule's conditions of the posterior
 probability that the condition holds — ``P(rate > ½) = P(Binomial(n + 1, ½)
@@ -68,6 +69,10 @@ MIN_REPLICAS = 3
 MAX_REPLICAS = 8
 #: Stop adding replicas once a cause is named at least this confidently.
 STOP_CONFIDENCE = 0.85
+#: A cause whose rule holds is named only from this confidence on (else: inconclusive).
+NAME_CONFIDENCE = 0.5
+#: A race counts as seen when identical repeats differ in at least this share of runs.
+RACE_RATE = 0.2
 
 SAME, POISON, RNG, FROZEN = ("identical settings", "other poison", "other RNG start",
                              "frozen clock and entropy")
@@ -88,6 +93,15 @@ def prob_rate_above_half(differed: int, of: int) -> float:
 def prob_rate_below_half(differed: int, of: int) -> float:
     """Posterior probability that a condition differs in fewer than half of the runs."""
     return prob_rate_above_half(of - differed, of)
+
+
+def prob_rate_above(rate: float, differed: int, of: int) -> float:
+    """Posterior probability (uniform prior) that a condition differs in more than ``rate``.
+
+    >>> round(prob_rate_above(0.2, 4, 8), 2)
+    0.98
+    """
+    return 1.0 - _beta_cdf(rate, differed + 1, of - differed + 1)
 
 
 def _beta_cdf(x: float, a: int, b: int) -> float:
@@ -214,7 +228,8 @@ class Cause:
     code: str
     words: str
     detection: str
-    #: Condition name -> ``"differs"`` (every replica differed), ``"agrees"`` (none did) or
+    #: Condition name -> ``"differs"`` (every replica differed), ``"agrees"`` (none did),
+    #: ``"sometimes"`` (at least one did: a race need not strike every run) or
     #: ``"separates"`` (some did, more often than the identical-settings control: which
     #: poison bytes or seeds change the result depends on their values).
     rule: dict[str, str]
@@ -223,9 +238,10 @@ class Cause:
     def confidence(self, conditions: dict[str, Condition]) -> float:
         """Product over the rule's conditions of the posterior probability that it holds.
 
-        ``differs``: P(rate > ½); ``agrees``: P(rate < ½); ``separates``: P(rate >
-        the control's rate).  Conditions not run (no poisoning; no frozen pair because
-        the control agreed) count for ``agrees`` and against the others.
+        ``differs``: P(rate > ½); ``agrees``: P(rate < ½); ``sometimes``: P(rate >
+        :data:`RACE_RATE`); ``separates``: P(rate > the control's rate).  Conditions
+        not run (no poisoning; no frozen pair because the control agreed) count for
+        ``agrees`` and against the others.
         """
         control = conditions.get(SAME)
         value = 1.0
@@ -237,6 +253,8 @@ class Cause:
                 return 0.0
             if side == "differs":
                 value *= prob_rate_above_half(condition.differed, condition.of)
+            elif side == "sometimes":
+                value *= prob_rate_above(RACE_RATE, condition.differed, condition.of)
             elif side == "agrees":
                 value *= prob_rate_below_half(condition.differed, condition.of)
             else:
@@ -255,6 +273,7 @@ class Cause:
                 return False
             ok = {"differs": condition.differed == condition.of,
                   "agrees": condition.differed == 0,
+                  "sometimes": condition.differed >= 1,
                   "separates": condition.differed >= 1}[side]
             if not ok:
                 return False
@@ -357,13 +376,26 @@ def op_kind(source: str | None, cell_source: str, backend: str) -> str | None:
     return None
 
 
+def _completion_order_line(ctx: FixContext) -> tuple[int | None, str | None]:
+    """The line that takes results in completion order (``as_completed``), if any."""
+    if ctx.source and "as_completed(" in ctx.source:
+        return ctx.line, ctx.source.strip()
+    for number, text in enumerate(ctx.cell_source.splitlines(), 1):
+        if "as_completed(" in text:
+            return number, text.strip()
+    return ctx.line, None
+
+
 def _fix_nondeterministic(ctx: FixContext) -> dict[str, Any]:
     kind = op_kind(ctx.source, ctx.cell_source, ctx.backend)
     for name, _, summary, after in _OP_FIXES:
         if name == kind:
-            if name == "thread_pool" and ctx.source and "as_completed(" in ctx.source:
-                after = re.sub(r"as_completed\(([^()]*)\)", r"\1", ctx.source)
-            return _fix(name, summary, line=ctx.line, before=ctx.source if after else None,
+            line, before = ctx.line, ctx.source
+            if name == "thread_pool":
+                line, before = _completion_order_line(ctx)
+                after = (re.sub(r"as_completed\(([^()]*)\)", r"\1", before)
+                         if before else None)
+            return _fix(name, summary, line=line, before=before if after else None,
                         after=after)
     where = f" at line {ctx.line}" if ctx.line is not None else ""
     return _fix("operation", f"the operation{where} gives different bits on identical input: "
@@ -386,10 +418,10 @@ CAUSES: dict[str, Cause] = {c.code: c for c in (
           {SAME: "agrees", RNG: "separates"}, _fix_unseeded),
     Cause(EXTERNAL, "the clock or the system's entropy",
           "identical runs differ, but runs with the clock and entropy frozen agree",
-          {SAME: "differs", FROZEN: "agrees"}, _fix_external),
+          {SAME: "sometimes", FROZEN: "agrees"}, _fix_external),
     Cause(NONDETERMINISTIC_OP, "a non-deterministic operation",
           "identical runs differ, also with the clock and entropy frozen",
-          {SAME: "differs", FROZEN: "differs"}, _fix_nondeterministic),
+          {SAME: "sometimes", FROZEN: "sometimes"}, _fix_nondeterministic),
     Cause(UNKNOWN, "an unknown cause",
           "run 0 and a rerun differed, but no replicated experiment reproduced it",
           {SAME: "agrees", POISON: "agrees", RNG: "agrees"}, _fix_none),
@@ -508,7 +540,8 @@ def _verdict(conditions: dict[str, Condition], replicas: list[_Replica],
              NONDETERMINISTIC_OP: (first.base(True), first.base(True)),
              UNKNOWN: (RunConfig("plain"), first.base()),
              INCONCLUSIVE: (first.base(), first.base())}
-    holding = [code for code, cause in CAUSES.items() if cause.holds(used)]
+    holding = [code for code, cause in CAUSES.items()
+               if cause.holds(used) and cause.confidence(used) >= NAME_CONFIDENCE]
     also = ""
     if UNINITIALIZED in holding and UNSEEDED_RNG in holding:  # both: the earlier one first
         poison_first = used[POISON].first_step() <= used[RNG].first_step()
