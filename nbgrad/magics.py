@@ -326,7 +326,8 @@ class NbgradMagics(Magics):
             if not code.strip():
                 raise UsageError("%gradcheck needs the expression (or cell) that gives the cost")
             label = _label(code)
-            with progress_reporter(f"gradcheck {label}") as progress:
+            fast = None if args.mode == "fast" else _fast_command(line, cell is not None)
+            with progress_reporter(f"gradcheck {label}", fast_command=fast) as progress:
                 report = gradcheck_cell(
                     code, self.shell.user_ns, args.wrt, cost_name=args.cost,
                     grad_name=args.grad, update_lr=args.update_lr, rtol=args.rtol,
@@ -370,7 +371,7 @@ class NbgradMagics(Magics):
                 raise UsageError("%determinism needs the cell (or statement) to rerun")
             label = cell_label(code)
             max_bytes = None if args.max_snapshot_mb is None else int(args.max_snapshot_mb * 2**20)
-            with progress_reporter(f"determinism {label}") as progress:
+            with progress_reporter(f"determinism {label}", unit="runs") as progress:
                 report = check_determinism(
                     code, self.shell.user_ns, runs=args.runs,
                     track=None if args.track is None else split_names(args.track),
@@ -410,20 +411,27 @@ class NbgradMagics(Magics):
 
 
 def _with_widget(report: Any, wanted: bool) -> Any:
-    """With ``--widget``, display the live view as its own output before the static report.
+    """With ``--widget``, the report's own output carries the live view beside its static ones.
 
-    The widget is not part of the report's own MIME bundle (a reopened
-    notebook would show "model not found" in its place, see
-    :mod:`nbgrad.report.bundle`); as a separate output it adds interactivity
-    while the kernel lives and never hides the static report.
+    One output, so the report shows once; its ``text/html`` is what an export
+    (and nbconvert when no widget state was saved) shows instead of the widget's
+    repr (see :mod:`nbgrad.report.bundle`).
     """
     if wanted:
-        from IPython.display import display
+        from nbgrad.report.bundle import show_live
 
-        from nbgrad.report.widget import report_widget
-
-        display(report_widget(report))
+        show_live(report.to_dict())
     return report
+
+
+def _fast_command(line: str, is_cell: bool) -> str:
+    """The same magic with ``--mode fast``, for the progress hint of a long full check."""
+    options = re.sub(r"\s*--mode(\s+|=)full\b", "", line).strip()
+    magic = "%%gradcheck" if is_cell else "%gradcheck"
+    before, bare, expression = options.partition(" -- ")  # options before a bare --
+    if bare:
+        return f"{magic} {before.strip()} --mode fast -- {expression.strip()}"
+    return f"{magic} {options} --mode fast"
 
 
 def _option_names(magic: Any) -> list[str]:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -126,20 +127,23 @@ def _settings(config: Path, theme: str) -> None:
         path.write_text(json.dumps(values))
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """JupyterLab on a free port over a folder with an unsigned and a signed copy."""
-    root = tmp_path_factory.mktemp("theme-root")
-    home = tmp_path_factory.mktemp("theme-home")
-    # Signatures are content hashes: the copy from "someone else" differs by one field.
-    shared = _notebook()
-    shared.metadata["title"] = "from a colleague"
-    nbformat.write(shared, root / "shared.ipynb")
-    notebook = _notebook()
-    (home / "data").mkdir()
-    NotebookNotary(data_dir=str(home / "data")).sign(notebook)
-    nbformat.write(notebook, root / "saved.ipynb")
-    _settings(home / "config", THEMES["light"])
+@contextmanager
+def running_lab(folder: Path, notebooks: dict[str, tuple[nbformat.NotebookNode, bool]],
+                theme: str = THEMES["light"]) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on a free port over ``notebooks`` (name: (notebook, signed)), no kernels.
+
+    Signed notebooks are trusted as the user's own saved ones are; the server allows no
+    kernel spec, so a notebook opens with the saved outputs only, as after the kernel is gone.
+    """
+    root, home = folder / "root", folder / "home"
+    (home / "data").mkdir(parents=True)
+    root.mkdir()
+    notary = NotebookNotary(data_dir=str(home / "data"))
+    for name, (notebook, signed) in notebooks.items():
+        if signed:
+            notary.sign(notebook)
+        nbformat.write(notebook, root / name)
+    _settings(home / "config", theme)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data")}
     port = _free_port()
@@ -149,7 +153,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
             [sys.executable, "-m", "jupyterlab", f"--port={port}", "--ip=127.0.0.1",
              "--no-browser", "--IdentityProvider.token=", "--ServerApp.password=",
              "--allow-root", f"--ServerApp.root_dir={root}",
-             # Opened as in a session with no kernel: the saved outputs are all there is.
              "--KernelSpecManager.allowed_kernelspecs=none"],
             env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -164,14 +167,32 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
             server.kill()
 
 
-@pytest.fixture(scope="module")
-def browser_page(lab: tuple[str, Path]) -> Iterator[Page]:
+@contextmanager
+def browser() -> Iterator[Page]:
+    """Debian's chromium through Playwright, a fresh profile."""
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1300, "height": 1000}).new_page()
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = chromium.new_context(viewport={"width": 1300, "height": 1000}).new_page()
         page.set_default_timeout(60_000)
         yield page
-        browser.close()
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The fixture reports twice: from someone else (unsigned) and the user's own (signed)."""
+    # Signatures are content hashes: the copy from "someone else" differs by one field.
+    shared = _notebook()
+    shared.metadata["title"] = "from a colleague"
+    notebooks = {"shared.ipynb": (shared, False), "saved.ipynb": (_notebook(), True)}
+    with running_lab(tmp_path_factory.mktemp("theme"), notebooks) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser_page(lab: tuple[str, Path]) -> Iterator[Page]:
+    with browser() as page:
+        yield page
 
 
 def open_notebook(page: Page, url: str, name: str) -> None:

@@ -1,47 +1,151 @@
-"""``--widget``: the live view is displayed beside the static report, never instead of it."""
+"""``--widget`` and progress in a real kernel, then the notebook saved as JupyterLab saves it.
+
+A notebook with real checks (one long enough to show progress, one with
+``--widget``) is executed by nbclient, its widget state dropped as
+JupyterLab's default save does, and then:
+
+* exported with nbconvert: every report readable, no raw widget repr
+  (``GradcheckWidget(children=…``, ``IntProgress(…``), no progress left;
+* reopened in a real JupyterLab with no kernel (browser tests): no "model
+  not found", no raw repr, every report's headline on the page.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import nbformat
+import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
 
 from nbgrad.report.base import MIME_TYPE
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
-QUADRATIC = "w = np.array([1.0, -2.0, 3.0])\nA = np.diag([1.0, 2.0, 3.0])"
+SETUP = """\
+%load_ext nbgrad
+import time
+import numpy as np
+w = np.array([1.0, -2.0, 3.0])
+A = np.diag([1.0, 2.0, 3.0])
+W = np.arange(12.0).reshape(3, 4) / 10
+
+def slow_cost(W):  # long enough for the progress display to appear (min 1 s)
+    time.sleep(0.02)
+    return float((W ** 2).sum()), 2 * W[:, ::-1]"""
+
+CELLS = [
+    SETUP,
+    "%gradcheck (w @ A @ w / 2, A @ w) --wrt w --widget",
+    "%%determinism --widget\ntotal = 0.0\nfor i in range(3):\n    total += i * 0.5",
+    "%gradcheck slow_cost(W) --wrt W",
+    "%gradcheck (w @ A @ w / 2, A @ w) --wrt w",
+]
+WIDGET_CELLS, PROGRESS_CELL, PLAIN_CELL = (1, 2), 3, 4
 
 
-def _displayed(shell: InteractiveShell, source: str) -> tuple[list[dict[str, Any]], Any]:
-    with capture_output(display=True) as captured:
-        result = shell.run_cell(source)
-    assert result.success, result.error_in_exec or result.error_before_exec
-    return [output.data for output in captured.outputs], result.result
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The executed notebook as JupyterLab saves it by default: outputs kept, no widget state."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    assert WIDGET_STATE in notebook.metadata["widgets"], "nbclient saved the live state"
+    del notebook.metadata["widgets"]
+    path = tmp_path_factory.mktemp("saved") / "checks.ipynb"
+    nbformat.write(notebook, path)
+    return path
 
 
-def test_gradcheck_widget_is_displayed_beside_the_report(
+def _outputs(path: Path) -> list[list[dict[str, Any]]]:
+    return [cell.outputs for cell in nbformat.read(path, as_version=4).cells]
+
+
+@pytest.mark.kernel
+def test_widget_report_is_one_output_carrying_the_static_report(saved: Path) -> None:
+    outputs = _outputs(saved)
+    for index in WIDGET_CELLS:
+        assert len(outputs[index]) == 1, "shown once: the widget and the report are one output"
+        data = outputs[index][0]["data"]
+        assert {WIDGET_VIEW, "text/html", "text/plain", MIME_TYPE} <= set(data)
+        assert 'class="nbgrad-report' in data["text/html"]
+        assert not data["text/plain"].startswith(("GradcheckWidget(", "DeterminismWidget("))
+    assert WIDGET_VIEW not in outputs[PLAIN_CELL][0]["data"]
+
+
+@pytest.mark.kernel
+def test_progress_leaves_no_widget_and_no_text_behind(saved: Path) -> None:
+    progress, result = _outputs(saved)[PROGRESS_CELL]
+    assert progress["output_type"] == "display_data" and progress["data"] == {}
+    assert result["output_type"] == "execute_result" and MIME_TYPE in result["data"]
+
+
+@pytest.mark.kernel
+def test_export_shows_every_report_and_nothing_dead(saved: Path) -> None:
+    body, _ = HTMLExporter().from_filename(str(saved))
+    for text in ("GradcheckWidget(", "DeterminismWidget(", "IntProgress(", "HBox(children",
+                 "model not found", "evaluations ("):
+        assert text not in body, text
+    reports = [o["data"][MIME_TYPE] for outs in _outputs(saved) for o in outs
+               if MIME_TYPE in o.get("data", {})]
+    assert len(reports) == 4
+    for report in reports:
+        assert _escaped(report["headline"]) in body
+    assert body.count('class="nbgrad-report') == 4
+
+
+def _escaped(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def test_outside_a_kernel_widget_returns_the_report_without_a_view(
     shell: InteractiveShell, run_cell: Callable[[str], Any]
 ) -> None:
-    run_cell(QUADRATIC)
-    outputs, report = _displayed(shell, "%gradcheck (w @ A @ w / 2, A @ w) --wrt w --widget")
+    """Plain IPython has no comm: --widget still returns the report, with its static bundle."""
+    run_cell("w = np.array([1.0, -2.0, 3.0])\nA = np.diag([1.0, 2.0, 3.0])")
+    report = run_cell("%gradcheck (w @ A @ w / 2, A @ w) --wrt w --widget")
     assert report.passed
-    assert len(outputs) == 1 and WIDGET_VIEW in outputs[0]
-    assert MIME_TYPE in report._repr_mimebundle_() and "text/html" in report._repr_mimebundle_()
+    bundle = report._repr_mimebundle_()
+    assert WIDGET_VIEW not in bundle and {"text/html", MIME_TYPE} <= set(bundle)
 
 
-def test_without_the_option_no_widget_is_displayed(
-    shell: InteractiveShell, run_cell: Callable[[str], Any]
+# -- reopened in JupyterLab ------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("trusted", [
+    False,
+    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
+        "a trusted notebook's widget view is claimed by jupyterlab-manager, which shows "
+        "'Loading widget...' with no kernel (and 'model not found' after one restores) and "
+        "never falls back to the bundle's text/html; needs a fallback in the labextension"))),
+], ids=["from-someone-else", "own-saved"])
+def test_reopened_without_a_kernel_every_report_reads(
+    saved: Path, tmp_path: Path, trusted: bool
 ) -> None:
-    run_cell(QUADRATIC)
-    outputs, report = _displayed(shell, "%gradcheck (w @ A @ w / 2, A @ w) --wrt w")
-    assert report.passed and outputs == []
+    from test_browser_theme import NOTEBOOK, browser, running_lab
 
-
-def test_determinism_widget_is_displayed(shell: InteractiveShell) -> None:
-    cell = "%%determinism --widget\ntotal = 0.0\nfor i in range(3):\n    total += i * 0.5\n"
-    outputs, report = _displayed(shell, cell)
-    assert report.deterministic
-    assert len(outputs) == 1 and WIDGET_VIEW in outputs[0]
+    headlines = [o["data"][MIME_TYPE]["headline"] for outs in _outputs(saved) for o in outs
+                 if MIME_TYPE in o.get("data", {})]
+    notebook = nbformat.read(saved, as_version=4)
+    with running_lab(tmp_path, {"checks.ipynb": (notebook, trusted)}) as (url, _), \
+            browser() as page:
+        page.goto(f"{url}/lab/tree/checks.ipynb")
+        page.locator(f"{NOTEBOOK} .jp-Cell").nth(len(CELLS) - 1).wait_for()
+        page.wait_for_timeout(3000)  # give the widget manager its chance to give up
+        text = page.locator(f"{NOTEBOOK} .jp-Notebook").inner_text()
+        assert "model not found" not in text and "Error displaying widget" not in text
+        assert not re.search(r"(Gradcheck|Determinism)Widget\(|IntProgress\(", text)
+        for headline in headlines:
+            assert headline[:60] in text, headline

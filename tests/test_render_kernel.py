@@ -1,4 +1,5 @@
-"""In a real kernel: the opt-in live widget joins the bundle, and progress is a widget bar."""
+"""In a real kernel: the opt-in live widget joins the bundle; progress is a display updated in
+place and emptied, leaving no widget behind."""
 
 from __future__ import annotations
 
@@ -57,8 +58,12 @@ def test_live_widget_is_added_only_on_request(executed: nbformat.NotebookNode) -
 
 
 @pytest.mark.kernel
-def test_progress_is_a_widget_bar_in_a_kernel(executed: nbformat.NotebookNode) -> None:
+def test_progress_is_one_display_updated_in_place_and_emptied(
+    executed: nbformat.NotebookNode,
+) -> None:
     outputs = executed.cells[1].outputs
     assert [o["output_type"] for o in outputs] == ["display_data", "stream"]
-    assert WIDGET_MIME_TYPE in outputs[0]["data"]
+    assert outputs[0]["data"] == {}, "the progress display is emptied before the result"
     assert outputs[1]["name"] == "stdout" and outputs[1]["text"] == "closed: True\n"
+    state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert not [m for m in state.values() if m["model_name"] == "IntProgressModel"]

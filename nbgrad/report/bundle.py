@@ -25,8 +25,13 @@ the html-manager script fetched from unpkg.com, a network dependency.  So a
 widget in the bundle would make every shared notebook show an error (or need
 the network) where the report should be, which is the one thing the static
 output exists to prevent.
-:func:`nbgrad.report.widget.report_widget` gives the interactive view as its
-own output whenever it is wanted.
+``%gradcheck --widget`` and ``%determinism --widget`` ask for the live view of
+*one* report (:func:`show_live`): its bundle then carries the widget view beside
+the three static representations, in one output, so the report appears once
+while the kernel lives, and an export whose widget state was not saved (the
+default) falls back to the bundle's ``text/html``.  JupyterLab itself does not
+fall back from a widget view whose model is gone (see above); in an untrusted
+notebook it skips the (unsafe) widget view and shows the JSON or the HTML.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from nbgrad.report.text import render_text
 WIDGET_MIME_TYPE = "application/vnd.jupyter.widget-view+json"
 
 _settings = {"live_widgets": False}
+#: Ids of the reports whose bundle carries the live widget (:func:`show_live`).
+_live: set[str] = set()
 
 
 def use_live_widgets(enabled: bool = True) -> None:
@@ -48,14 +55,20 @@ def use_live_widgets(enabled: bool = True) -> None:
     _settings["live_widgets"] = bool(enabled)
 
 
+def show_live(report: dict[str, Any]) -> None:
+    """Put the live widget into this one report's bundle (``--widget``), kernel sessions only."""
+    _live.add(str(report.get("id")))
+
+
 def mimebundle(report: dict[str, Any]) -> dict[str, Any]:
-    """Return the bundle: text, static HTML and JSON, plus the widget view when enabled and live."""
+    """Return the bundle: text, static HTML and JSON, plus the widget view when asked and live."""
     bundle: dict[str, Any] = {
         "text/plain": render_text(report),
         "text/html": render_html(report),
         MIME_TYPE: report,
     }
-    if _settings["live_widgets"] and in_live_kernel():
+    wanted = _settings["live_widgets"] or str(report.get("id")) in _live
+    if wanted and in_live_kernel():
         from nbgrad.report.widget import report_widget
 
         bundle[WIDGET_MIME_TYPE] = report_widget(report)._repr_mimebundle_()[WIDGET_MIME_TYPE]
