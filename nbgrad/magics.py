@@ -241,10 +241,27 @@ _ASYNC_WORDS: dict[type, str] = {ast.Await: "await", ast.AsyncFor: "async for",
                                  ast.YieldFrom: "yield from"}
 
 
-def _label(code: str) -> str:
-    """What the report says was checked: the expression, or the cell's first code line."""
+def _label(code: str, cost: str | None = None) -> str:
+    """What the report says was checked: the expression that gives the cost.
+
+    ``%gradcheck EXPR`` is labelled by EXPR; a ``%%gradcheck`` cell by its last
+    expression, or with ``--cost NAME`` by the value last assigned to NAME (its
+    set-up lines say little); failing both, by its first code line.
+    """
     lines = [line.strip() for line in code.splitlines() if line.strip()]
-    return next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
+    first = next((line for line in lines if not line.startswith("#")), lines[0] if lines else "")
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return first
+    if cost is None:
+        values = [stmt.value for stmt in body[-1:] if isinstance(stmt, ast.Expr)]
+    else:
+        values = [stmt.value for stmt in body if isinstance(stmt, ast.Assign) and any(
+            cost in {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+            for target in stmt.targets)]
+    text = ast.get_source_segment(code, values[-1]) if values else None
+    return " ".join(text.split()) if text else first
 
 
 class Interrupted(KeyboardInterrupt):
@@ -325,7 +342,7 @@ class NbgradMagics(Magics):
             code, args = parsed
             if not code.strip():
                 raise UsageError("%gradcheck needs the expression (or cell) that gives the cost")
-            label = _label(code)
+            label = _label(code, args.cost)
             fast = None if args.mode == "fast" else _fast_command(line, cell is not None)
             with progress_reporter(f"gradcheck {label}", fast_command=fast) as progress:
                 report = gradcheck_cell(

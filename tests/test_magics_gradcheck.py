@@ -217,6 +217,8 @@ def test_cell_magic_uses_the_last_expression_and_restores_the_namespace(shell, r
         f"{CALL.format(fixed=', fixed=True')}\n"
     )
     assert report.passed
+    # Labelled by the expression giving the cost, not by the set-up line "counter.append(1)".
+    assert report.to_dict()["label"] == CALL.format(fixed=", fixed=True")
     assert "scratch" not in shell.user_ns
     assert namespace_state(shell, names) == before
     assert shell.user_ns["holder"].value is kept
@@ -230,6 +232,7 @@ def test_cell_magic_reads_cost_and_grad_variables(shell, run_cell):
         "print('a cell may print')\n"
     )
     assert not report.passed
+    assert report.to_dict()["label"] == CALL.format(fixed="")  # what --cost J was set to
     assert report.to_dict()["blocks"][0]["flagged"] == [20, 26, 32]
     assert "J" not in shell.user_ns and "dJ" not in shell.user_ns
 
