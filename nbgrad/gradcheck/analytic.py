@@ -27,6 +27,32 @@ from nbgrad.gradcheck.params import ParamSet, describe
 
 def block_gradients(grad: Any, paramset: ParamSet) -> list[np.ndarray]:
     """One host array per block, in the block's shape, float64 or complex128."""
+    pieces = _block_pieces(grad, paramset)
+    for block, piece in zip(paramset.blocks, pieces, strict=True):
+        _refuse_imaginary(block, piece)
+    return [
+        piece if block.is_complex else np.ascontiguousarray(piece.real, dtype=np.float64)
+        for block, piece in zip(paramset.blocks, pieces, strict=True)
+    ]
+
+
+def _refuse_imaginary(block: Any, piece: np.ndarray) -> None:
+    """A real cost of real parameters has a real gradient: an imaginary part is a bug."""
+    if block.is_complex or piece.dtype.kind != "c":
+        return
+    imaginary = np.abs(piece.imag)
+    if not np.any(imaginary):
+        return
+    worst = int(np.argmax(imaginary.reshape(-1)))
+    raise GradientError(
+        f"the gradient of {block.name} has an imaginary part of up to "
+        f"{float(imaginary.max()):.3g} (at {block.label(worst)}) for real parameters: a real "
+        "cost of real parameters has a real gradient — a complex intermediate (np.fft, "
+        "np.sqrt of a negative, a 1j) leaks into the backward pass; nbgrad does not drop it"
+    )
+
+
+def _block_pieces(grad: Any, paramset: ParamSet) -> list[np.ndarray]:
     structure = paramset.structure
     if structure == "flat":
         flat = _array(grad, "the gradient", _flat_shape(paramset))

@@ -29,11 +29,12 @@ from nbgrad.backend import to_numpy
 from nbgrad.errors import EvaluationError, GradientError, UsageError
 from nbgrad.gradcheck import fast, full
 from nbgrad.gradcheck.analytic import block_gradients, part_gradient
+from nbgrad.gradcheck.budget import check_budget, coordinates, planned_evaluations
 from nbgrad.gradcheck.checks import BlockCheck, PartCheck
 from nbgrad.gradcheck.curve import curve_for_worst
 from nbgrad.gradcheck.diagnoses import diagnose_block, noise_finding
 from nbgrad.gradcheck.evaluate import CostCalls
-from nbgrad.gradcheck.noise import REPEATS, Noise, measure
+from nbgrad.gradcheck.noise import Noise, measure
 from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
 from nbgrad.gradcheck.steps import machine_epsilon, precision, tolerance
 from nbgrad.gradcheck.summary import RunInfo, report_document
@@ -56,6 +57,7 @@ def gradcheck(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     label: str | None = None,
+    max_evaluations: int | None = None,
 ) -> GradcheckReport:
     """Check ``fun``'s analytic gradient against finite differences; say where, what kind, how sure.
 
@@ -72,6 +74,9 @@ def gradcheck(
     wrong elements by group testing; ``rtol`` overrides the automatic
     per-dtype tolerance; ``seed`` fixes fast mode's random directions;
     ``progress(done, total)`` is called after every cost evaluation.
+    Before the first evaluation a full check that needs more than
+    ``max_evaluations`` (default 10⁶) evaluations, or more working memory than
+    is available, is refused (:mod:`nbgrad.gradcheck.budget`).
     """
     started = time.perf_counter()
     _check_options(mode, rtol, grad, progress)
@@ -81,6 +86,7 @@ def gradcheck(
     # raise under the user's np.seterr(all="raise"); fun itself runs under their settings.
     with np.errstate(all="ignore"):
         paramset = collect(params, blocks, names, order)
+        check_budget(paramset, mode, max_evaluations)
         measured = _measure(paramset, cost, grad, rtol, mode, seed)
         run = RunInfo(
             mode=mode,
@@ -112,8 +118,7 @@ def _measure(
     seed: int,
 ) -> Measured:
     """All evaluations, inside :func:`preserved` so every exit restores the parameters."""
-    coordinates = sum(len(block.parts) * block.size for block in paramset.blocks)
-    cost.expect(1 + REPEATS + (2 * coordinates if mode == "full" else 0))
+    cost.expect(planned_evaluations(coordinates(paramset), mode))
     with preserved(paramset) as snapshot:
         f0, returned = cost.base()
         with np.errstate(**cost.user_errors):

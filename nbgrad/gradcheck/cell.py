@@ -50,6 +50,10 @@ _UPDATE_SAFETY = 10.0
 #: A tolerance this wide would pass almost any gradient: refuse instead.
 _MEANINGLESS_TOLERANCE = 0.1
 
+#: Learning rates ``--update-lr`` accepts: below, θ − lr·g rounds back to θ in float64;
+#: above, the "update" is no gradient step (``inf``, ``1e300``).
+UPDATE_LR_RANGE = (1e-12, 1e6)
+
 
 def split_names(spec: str | Sequence[str]) -> list[str]:
     """``"NN.AB, NN.BC"`` -> ``["NN.AB", "NN.BC"]``; commas inside ``[...]`` do not split."""
@@ -79,12 +83,25 @@ def resolve_parameters(spec: str | Sequence[str], namespace: dict[str, Any]) -> 
     for name in split_names(spec):
         if name in parameters:
             raise UsageError(f"--wrt names {name} twice; name each array once")
-        value = _lookup(namespace, _wrt_path(name))
+        path = _wrt_path(name)
+        value = _lookup(namespace, path)
+        if isinstance(value, dict) and any(is_array(item) for item in value.values()):
+            # --wrt model.params: every array of the dict, named as the user would index it
+            for key, item in value.items():
+                if is_array(item):
+                    parameters[f"{name}[{key!r}]"] = item
+            continue
         if not is_array(value):
             raise ParameterError(
                 f"{name} is a {type(value).__name__}, not an array: --wrt takes the "
                 "floating-point numpy or CuPy arrays the cost depends on"
                 + _item_hint(name, value)
+            )
+        if _lookup(namespace, path) is not value:
+            raise ParameterError(
+                f"{name} returns a new array on each access: nbgrad cannot perturb it in "
+                f"place — pass the array it is built from (a property computing {name} "
+                "from another attribute: name that attribute with --wrt)"
             )
         parameters[name] = value
     return parameters
@@ -208,6 +225,16 @@ class CellCost:
                 "--update-lr needs a positive learning rate and replaces --grad: the gradient "
                 f"is read off the update the cell applies (got lr={update_lr!r})"
             )
+        low, high = UPDATE_LR_RANGE
+        if update_lr is not None and not low <= update_lr <= high:
+            why = (
+                "θ − lr·g rounds back to θ: run the check with a larger learning rate"
+                if update_lr < low else "that is no gradient step"
+            )
+            raise UsageError(
+                f"--update-lr {update_lr!r}: expected the learning rate the cell applies, "
+                f"between {low:g} and {high:g} — {why}"
+            )
         self.namespace = namespace
         self.wrt = split_names(wrt)
         self.cell = CompiledCell.compile(source, filename or register_source(source, "gradcheck"))
@@ -215,6 +242,7 @@ class CellCost:
         self.grad_name = grad_name
         self.update_lr = update_lr
         self.params: dict[str, Any] = {}
+        self._given: set[str] = set()
         self._snapshot: Snapshot | None = None
         self._bindings: dict[str, Any] = {}
         self.runs = 0
@@ -235,7 +263,9 @@ class CellCost:
         return sorted(roots | variables | changed)
 
     def __enter__(self) -> CellCost:
+        self._given = set(self.wrt)
         self.params = resolve_parameters(self.wrt, self.namespace)
+        self.wrt = list(self.params)  # a --wrt dict stands for each of its arrays
         self._snapshot = Snapshot.take(self.namespace, self.touched_names())
         self._bindings = {n: v for n, v in self.namespace.items() if is_user_name(n)}
         return self
@@ -307,6 +337,42 @@ class CellCost:
         note = finding(None, "update_precision", 1.0, message, **details)
         return (needed if widened else requested), note
 
+    def leave_out_state(self) -> dict[str, Any] | None:
+        """Arrays of a ``--wrt`` dict that the forward pass replaces: state, not parameters.
+
+        ``--wrt model.params`` may hold BatchNorm's ``running_mean``: the cell
+        rebinds or rewrites it on every run, and nothing is differentiated with
+        respect to it.  One run at the unperturbed point finds them; they are
+        named in a finding and left out of the check (the namespace is put back).
+        """
+        expanded = [name for name in self.wrt if name not in self._given]
+        if not expanded:
+            return None
+        before = {name: _copy(self.params[name]) for name in expanded}
+        try:
+            with _quiet(True):
+                self.cell.run(self.namespace)
+            replaced = [name for name in expanded if _replaced(self.namespace, name, before)]
+        except Exception:  # the check itself reports the cell's errors, where they happen
+            replaced = []
+        finally:
+            self._restore()
+            for name, array in before.items():
+                array_module(array).copyto(self.params[name], array)
+        if not replaced or len(replaced) == len(self.wrt):
+            return None
+        for name in replaced:
+            del self.params[name]
+        self.wrt = list(self.params)
+        return finding(
+            None, "state_left_out", 1.0,
+            f"{', '.join(replaced)}: the forward pass replaced "
+            f"{'it' if len(replaced) == 1 else 'them'} (running statistics, a cache), so "
+            f"{'it is' if len(replaced) == 1 else 'they are'} state, not parameters — left "
+            "out of the check",
+            names=replaced,
+        )
+
     @property
     def engine_params(self) -> Any:
         """What the engine perturbs: the one array, or a list in ``--wrt`` order (see ``names``).
@@ -345,7 +411,8 @@ class CellCost:
         if self.grad_name is not None:
             return cost, self._gradient_structure(_copy(self._assigned(self.grad_name, "--grad")))
         if isinstance(value, tuple) and self.cost_name is None:
-            return cost, self._gradient_structure(_copy(value[1]))
+            grads = value[1] if len(value) == 2 else value[1:]  # (loss, grads) or (loss, *grads)
+            return cost, self._gradient_structure(_copy(grads))
         raise GradientError(
             "the cell gave the cost but no analytic gradient: end it with (cost, grad), "
             "name the gradient's variable with --grad NAME, or, when the cell applies the "
@@ -366,10 +433,10 @@ class CellCost:
                 "(or (cost, grad)), or name the variable with --cost NAME"
             )
         if isinstance(value, tuple):
-            if len(value) != 2:
+            if len(value) < 2:
                 raise CostError(
-                    f"the cell gave a tuple of {len(value)} values; "
-                    "expected the cost or (cost, grad)"
+                    f"the cell gave a tuple of {len(value)} value(s); "
+                    "expected the cost, (cost, grad) or (cost, *grads)"
                 )
             if self.update_lr is not None:
                 raise CostError(
@@ -399,6 +466,13 @@ class CellCost:
             return grad
         if isinstance(grad, (tuple, list)) and len(grad) == len(self.wrt):
             return list(grad)
+        if isinstance(grad, (tuple, list)) and len(grad) > len(self.wrt):
+            # (loss, *grads, hprev): min-char-rnn's lossFun returns the hidden state last;
+            # the gradients come first in --wrt order, extra outputs are not gradients.
+            first = list(grad[: len(self.wrt)])
+            shapes = [tuple(getattr(g, "shape", ())) for g in first]
+            if shapes == [tuple(a.shape) for a in self.params.values()]:
+                return first
         raise GradientError(
             f"the gradient is a {type(grad).__name__}; for --wrt {','.join(self.wrt)} expected "
             f"{'one array' if len(self.wrt) == 1 else 'a tuple or list'} in --wrt order "
@@ -409,7 +483,7 @@ class CellCost:
         """A dict gradient as a list in --wrt order, or unchanged when its keys do not fit."""
         for key_of in (lambda name: name, lambda name: parse_path(name)[-1][1]):
             keys = [key_of(name) for name in self.wrt]
-            if len(set(keys)) == len(keys) and set(grad) == set(keys):
+            if len(set(keys)) == len(keys) and set(keys) <= set(grad):  # a --wrt subset
                 return [grad[key] for key in keys]
         return grad
 
@@ -443,6 +517,18 @@ def _quiet(quiet: bool) -> Any:
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         yield
+
+
+def _replaced(namespace: dict[str, Any], name: str, before: dict[str, Any]) -> bool:
+    """The entry ``name`` now holds another object, or other values, than before the run."""
+    try:
+        now = _lookup(namespace, parse_path(name))
+    except UsageError:
+        return True
+    old = before[name]
+    if not is_array(now) or now.shape != old.shape:
+        return True
+    return not bool(array_module(old).array_equal(now, old, equal_nan=True))
 
 
 def _changed_names(tree: ast.AST) -> set[str]:
@@ -499,18 +585,25 @@ def gradcheck_cell(
         source, namespace, wrt, filename=filename,
         cost_name=cost_name, grad_name=grad_name, update_lr=update_lr,
     ) as cost:
-        note = None
+        notes, runs = [], 0
+        state = cost.leave_out_state()
+        if state is not None:
+            notes.append(state)
+            runs += 1
         if update_lr is not None:
             rtol, note = cost.update_tolerance(rtol)
+            notes.append(note)
+            runs += 1
         report = gradcheck(
             cost, cost.engine_params, names=cost.wrt, rtol=rtol,
             label=source.strip() if label is None else label, **options,
         )
-    if note is None:
+    if not notes:
         return report
     document = report.to_dict()
-    document["findings"].extend([*_learning_rate_hints(document, update_lr), note])
-    document["evaluations"] += 1  # the run that measured the update's precision
+    hints = _learning_rate_hints(document, update_lr) if update_lr is not None else []
+    document["findings"].extend([*hints, *notes])
+    document["evaluations"] += runs  # the runs before the check (state probe, update precision)
     return GradcheckReport(document)
 
 

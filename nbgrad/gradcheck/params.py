@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +161,11 @@ def _check_array(value: Any, where: str, suggestion: str) -> None:
             f"{where} is {value.dtype}; gradcheck needs floating-point arrays — "
             f"use {suggestion}.astype(np.float64)"
         )
+    if value.size == 0:
+        raise ParameterError(
+            f"{where} is empty (shape {tuple(value.shape)}): there is nothing to check — "
+            f"drop {suggestion} from the parameters, or check it once it has elements"
+        )
     flags = getattr(value, "flags", None)
     if flags is not None and hasattr(flags, "writeable") and not flags.writeable:
         raise ParameterError(
@@ -183,6 +189,8 @@ def _check_finite(value: Any, where: str) -> None:
 
 
 def _with_parts(block: Block) -> Block:
+    if isinstance(block.view, np.matrix):  # an ndarray view of the same memory: 2-D indexing
+        block.view = np.asarray(block.view)
     if block.is_complex:
         block.parts = [Part(block, "real", block.view.real), Part(block, "imag", block.view.imag)]
     else:
@@ -354,11 +362,45 @@ class Snapshot:
         ]
 
 
+#: Arrays being perturbed by a check now, with the thread that checks them.
+_IN_USE: list[tuple[str, Any, int]] = []
+_IN_USE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def claimed(paramset: ParamSet) -> Iterator[None]:
+    """Refuse a check whose arrays share memory with those another thread is checking now.
+
+    Two checks perturbing the same memory would each difference the other's
+    steps and restore each other's perturbed values (an array left shifted by
+    one step); one waits for nothing and is told why instead.
+    """
+    me = threading.get_ident()
+    views = [(block.name, block.view) for block in paramset.blocks]
+    with _IN_USE_LOCK:
+        for name, view in views:
+            for other, used, owner in _IN_USE:
+                if owner != me and _shares_memory(view, used):
+                    raise UsageError(
+                        f"{name} shares memory with {other}, which another gradcheck (thread "
+                        f"{owner}) is perturbing right now; two checks of the same array would "
+                        "move it under each other — run them one after the other"
+                    )
+        entries = [(name, view, me) for name, view in views]
+        _IN_USE.extend(entries)
+    try:
+        yield
+    finally:
+        with _IN_USE_LOCK:
+            _IN_USE[:] = [entry for entry in _IN_USE if not any(entry is e for e in entries)]
+
+
 @contextlib.contextmanager
 def preserved(paramset: ParamSet) -> Iterator[Snapshot]:
     """Copy every block now and assign the copies back on exit, whatever happens in between."""
-    snapshot = Snapshot(paramset)
-    try:
-        yield snapshot
-    finally:
-        snapshot.restore()
+    with claimed(paramset):
+        snapshot = Snapshot(paramset)
+        try:
+            yield snapshot
+        finally:
+            snapshot.restore()
