@@ -200,3 +200,16 @@ def test_two_threads_checking_the_same_array_one_is_refused():
     thread.join(10)
     assert not errors
     assert w.tobytes() == before.tobytes()
+
+
+def test_the_python_api_takes_loss_then_one_gradient_per_array_then_other_outputs():
+    rng = np.random.default_rng(3)
+    W, b, x = rng.normal(size=(3, 2)), rng.normal(size=3), rng.normal(size=2)
+
+    def forward_backward(params):
+        W, b = params
+        h = np.tanh(W @ x + b)
+        dh = 2 * h * (1 - h**2)
+        return float(h @ h), np.outer(dh, x), dh, h  # h: the state, not a gradient
+
+    assert gradcheck(forward_backward, [W, b], names=["W", "b"]).passed

@@ -88,6 +88,12 @@ def _items(grad: Any, paramset: ParamSet) -> list[Any]:
                 f"keys of params: {', '.join(map(repr, keys))}"
             )
         return [grad[key] for key in keys]
+    if isinstance(grad, list | tuple) and len(grad) > len(keys):
+        # (cost, *grads, state): the gradients first, then outputs that are no gradient
+        first = list(grad[: len(keys)])
+        shapes = [tuple(getattr(item, "shape", ())) for item in first]
+        if shapes == [block.shape for block in paramset.blocks]:
+            return first
     if not isinstance(grad, list | tuple) or len(grad) != len(keys):
         got = (
             f"a {type(grad).__name__} of length {len(grad)}"

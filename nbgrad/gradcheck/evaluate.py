@@ -85,9 +85,16 @@ def cost_dtype(value: Any) -> np.dtype:
 
 
 def split_return(value: Any) -> tuple[Any, Any]:
-    """``fun``'s return value -> (cost, gradient or None)."""
+    """``fun``'s return value -> (cost, gradient or None).
+
+    ``(cost, grad)`` and ``(cost, *grads)`` (one gradient per parameter, in
+    order, possibly followed by other outputs such as min-char-rnn's hidden
+    state, which :mod:`~nbgrad.gradcheck.analytic` leaves out).
+    """
     if isinstance(value, tuple) and len(value) == 2:
         return value
+    if isinstance(value, tuple) and len(value) > 2:
+        return value[0], value[1:]
     return value, None
 
 
