@@ -1,4 +1,4 @@
-"""The memory figure both engines check before copying: cgroup limits first, then the machine.
+"""Memory and work before a check: the cgroup-aware figure both engines read, the budget.
 
 The reader runs on fake ``/proc`` and ``/sys`` trees laid out as the kernel
 writes them (cgroup v2, v1, nested limits, a container's own root), then on
@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from nbgrad import check_determinism, gradcheck
+from nbgrad.errors import SnapshotError, UsageError
+from nbgrad.gradcheck.budget import EvaluationBudgetError, planned_evaluations
 from nbgrad.namespace import memory
 from nbgrad.namespace.memory import available_host_memory, size
 
@@ -112,3 +116,73 @@ def test_the_default_root_is_what_the_engines_read(tmp_path: Path,
                                                (int(1.5 * GB), "1.5 GB")])
 def test_sizes_read_naturally(nbytes: int, shown: str) -> None:
     assert size(nbytes) == shown
+
+
+# -- before any work: the gradient check's plan, the snapshot's check -----------------------
+
+def counting_cost(calls: list[int]):
+    def cost(p):
+        calls.append(1)
+        return 0.5 * float((p ** 2).sum()), p.copy()
+    return cost
+
+
+def test_a_full_check_over_the_evaluation_budget_is_refused_up_front() -> None:
+    calls: list[int] = []
+    theta = np.ones(600)
+    with pytest.raises(EvaluationBudgetError) as refused:
+        gradcheck(counting_cost(calls), theta, max_evaluations=1000)
+    assert calls == [] and np.array_equal(theta, np.ones(600))
+    error = refused.value
+    assert (error.coordinates, error.planned, error.budget) == (600, 1204, 1000)
+    assert str(error).startswith("full mode would difference all 600 coordinates: at least "
+                                 "1,204 evaluations of the cost, over the budget of 1,000")
+    assert "mode='fast'" in str(error)
+    assert gradcheck(counting_cost(calls), theta, mode="fast", max_evaluations=1000).passed
+    assert gradcheck(counting_cost(calls), theta, max_evaluations=1204).passed
+
+
+def test_the_planned_evaluations_are_what_the_progress_total_announces() -> None:
+    totals: list[int] = []
+    gradcheck(counting_cost([]), np.ones(7), progress=lambda done, total: totals.append(total))
+    assert totals[0] == planned_evaluations(7, "full")
+    with pytest.raises(UsageError, match="max_evaluations=0; expected a positive integer"):
+        gradcheck(counting_cost([]), np.ones(7), max_evaluations=0)
+
+
+def test_a_check_whose_copies_do_not_fit_is_refused_naming_the_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree(tmp_path, {  # a CI runner held to 2 MB by its cgroup, on a machine with 32 GB
+        "proc/self/cgroup": "0::/runner\n",
+        "proc/meminfo": MEMINFO.format(32 * 2**20),
+        "sys/fs/cgroup/runner/memory.max": f"{2 * 2**20}\n",
+        "sys/fs/cgroup/runner/memory.current": "0\n",
+    })
+    monkeypatch.setattr(memory, "ROOT", tmp_path)
+    calls: list[int] = []
+    theta = np.linspace(0, 1, 10_000)  # 80 KB: full mode's working arrays take 43 of those
+    with pytest.raises(SnapshotError) as refused:
+        gradcheck(counting_cost(calls), theta, max_evaluations=10**6)
+    assert calls == [] and np.array_equal(theta, np.linspace(0, 1, 10_000))
+    message = str(refused.value)
+    assert message.startswith("a full check of 10,000 elements needs about 3.3 MB of working "
+                              "memory (43 float64 arrays of the parameters' size) but only "
+                              "2.0 MB (cgroup v2 limit sys/fs/cgroup/runner/memory.max")
+    assert "or use mode='fast' (about 1.2 MB)" in message
+    assert gradcheck(counting_cost(calls), theta, mode="fast").passed  # 1.2 MB fits
+
+
+def test_the_determinism_snapshot_reads_the_same_cgroup_figure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree(tmp_path, {
+        "proc/self/cgroup": "4:memory:/job\n",
+        "proc/meminfo": MEMINFO.format(32 * 2**20),
+        "sys/fs/cgroup/memory/job/memory.limit_in_bytes": f"{2**20}\n",
+        "sys/fs/cgroup/memory/job/memory.usage_in_bytes": f"{2**19}\n",
+    })
+    monkeypatch.setattr(memory, "ROOT", tmp_path)
+    namespace = {"W": np.zeros(2**17)}  # 1 MB to copy, half a MB left under the limit
+    with pytest.raises(SnapshotError, match=r"needs 1\.0 MB but the memory available \(cgroup "
+                                            r"v1 limit sys/fs/cgroup/memory/job/memory\.limit"):
+        check_determinism("W = W + 1", namespace)
+    assert namespace["W"].sum() == 0
