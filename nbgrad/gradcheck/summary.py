@@ -8,19 +8,16 @@ infinity become ``null`` and the document survives ``JSON.parse``.
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nbgrad import __version__
 from nbgrad.gradcheck.checks import BlockCheck
 from nbgrad.gradcheck.diagnoses import Diagnosis
 from nbgrad.gradcheck.heatmap import MAX_CELLS, PASSING_CELLS, heatmap
 from nbgrad.gradcheck.noise import Noise
-from nbgrad.report.base import SCHEMA_VERSION, json_float
+from nbgrad.report.base import envelope, json_float
 
 #: Longest ``flagged`` list in a block (``n_flagged`` keeps the true count).
 MAX_FLAGGED = 1000
@@ -188,14 +185,10 @@ def report_document(
     known = [error for error in errors if error is not None]
     return {
         "kind": "gradcheck",
-        "version": SCHEMA_VERSION,
-        "nbgrad_version": __version__,
-        "id": uuid.uuid4().hex[:12],
+        **envelope(run.elapsed_s),
         "label": run.label,
         "status": "pass" if passed else "fail",
         "headline": headline(checks, diagnoses, findings),
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "elapsed_s": round(run.elapsed_s, 6),
         "passed": passed,
         "max_rel_error": max(known) if known else None,
         "evaluations": run.evaluations,
