@@ -47,6 +47,8 @@ from IPython.utils.process import arg_split
 from nbgrad.determinism import check_determinism
 from nbgrad.determinism.steps import cell_label
 from nbgrad.errors import CellError, NbgradError, UsageError
+from nbgrad.gradcheck.budget import DEFAULT_MAX_EVALUATIONS as MAX_EVALUATIONS
+from nbgrad.gradcheck.budget import EvaluationBudgetError
 from nbgrad.gradcheck.cell import gradcheck_cell, split_names
 from nbgrad.namespace.usercode import register_source, user_traceback
 from nbgrad.report.progress import progress_reporter
@@ -315,6 +317,8 @@ class NbgradMagics(Magics):
               help="cell form: the variable holding the analytic gradient")
     @argument("--update-lr", type=_float_range(0, math.inf), metavar="LR",
               help="the cell applies theta -= LR * grad itself: infer grad from the update")
+    @argument("--max-evaluations", type=_int_range(1, 10**12), metavar="N",
+              help=f"refuse a full check needing more evaluations (default {MAX_EVALUATIONS:,})")
     @argument("--widget", action="store_true",
               help="also show the live ipywidgets view beside the static report")
     @line_cell_magic
@@ -345,12 +349,16 @@ class NbgradMagics(Magics):
             label = _label(code, args.cost)
             fast = None if args.mode == "fast" else _fast_command(line, cell is not None)
             with progress_reporter(f"gradcheck {label}", fast_command=fast) as progress:
-                report = gradcheck_cell(
-                    code, self.shell.user_ns, args.wrt, cost_name=args.cost,
-                    grad_name=args.grad, update_lr=args.update_lr, rtol=args.rtol,
-                    filename=register_source(code, "gradcheck"), label=label, mode=args.mode,
-                    blocks=parse_blocks(args.blocks), seed=args.seed, progress=progress,
-                )
+                try:
+                    report = gradcheck_cell(
+                        code, self.shell.user_ns, args.wrt, cost_name=args.cost,
+                        grad_name=args.grad, update_lr=args.update_lr, rtol=args.rtol,
+                        filename=register_source(code, "gradcheck"), label=label,
+                        mode=args.mode, blocks=parse_blocks(args.blocks), seed=args.seed,
+                        progress=progress, max_evaluations=args.max_evaluations,
+                    )
+                except EvaluationBudgetError as error:
+                    raise UsageError(_over_budget(error, fast or "")) from None
             return _with_widget(report, args.widget)
 
     @magic_arguments()
@@ -439,6 +447,18 @@ def _with_widget(report: Any, wanted: bool) -> Any:
 
         show_live(report.to_dict())
     return report
+
+
+def _over_budget(error: EvaluationBudgetError, fast_command: str) -> str:
+    """The refusal of a full check over the evaluation budget, with the command to run instead."""
+    return (
+        f"%gradcheck: full mode would difference all {error.coordinates:,} coordinates: at "
+        f"least {error.planned:,} evaluations of the cost, over the budget of "
+        f"{error.budget:,} (--max-evaluations). The same check in fast mode decides from "
+        "random directional derivatives with a few dozen evaluations (plus about 6·log₂(N) "
+        f"per wrong element to find it):\n\n    {fast_command}\n\nor allow the full check "
+        f"with --max-evaluations {error.planned}"
+    )
 
 
 def _fast_command(line: str, is_cell: bool) -> str:

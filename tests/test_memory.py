@@ -186,3 +186,28 @@ def test_the_determinism_snapshot_reads_the_same_cgroup_figure(
                                             r"v1 limit sys/fs/cgroup/memory/job/memory\.limit"):
         check_determinism("W = W + 1", namespace)
     assert namespace["W"].sum() == 0
+
+
+@pytest.mark.parametrize(("cell", "command"), [
+    ("%gradcheck cost(w) --wrt w --max-evaluations 1000",
+     "%gradcheck cost(w) --wrt w --max-evaluations 1000 --mode fast"),
+    ("%gradcheck --wrt w --mode full --max-evaluations 1000 -- cost(w)",
+     "%gradcheck --wrt w --max-evaluations 1000 --mode fast -- cost(w)"),
+    ("%%gradcheck --wrt w --max-evaluations 1000\ncost(w)",
+     "%%gradcheck --wrt w --max-evaluations 1000 --mode fast"),
+])
+def test_the_magic_refuses_over_budget_with_the_fast_command(shell, run_cell, capsys, cell,
+                                                             command):
+    run_cell("calls = []\nw = np.ones(600)\n"
+             "def cost(w):\n    calls.append(1)\n    return 0.5 * float((w ** 2).sum()), w.copy()")
+    capsys.readouterr()
+    result = shell.run_cell(cell)
+    assert result.error_in_exec is not None and shell.user_ns["calls"] == []
+    err = capsys.readouterr().err
+    assert err.startswith("UsageError: %gradcheck: full mode would difference all 600 "
+                          "coordinates: at least 1,204 evaluations of the cost, over the budget "
+                          "of 1,000 (--max-evaluations)")
+    assert f"\n\n    {command}\n\nor allow the full check with --max-evaluations 1204" in err
+    assert "Traceback" not in err
+    source = command if not cell.startswith("%%") else command + "\ncost(w)"
+    assert run_cell(source).passed
