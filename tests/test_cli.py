@@ -15,6 +15,7 @@ import pytest
 from nbgrad import gradcheck
 from nbgrad.cli import EXPECT_FAIL_TAG, main
 from nbgrad.notebooks import figure
+from tests.notebook_files import write_notebook as notebook_file
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "reports"
 
@@ -37,17 +38,7 @@ class FixtureReport(Report):
 
 def write_notebook(path: Path, cells: list[tuple[str, bool]]) -> Path:
     """A notebook: the setup cell, then one cell per (source, tagged expect-fail)."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    notebook.cells.append(nbformat.v4.new_code_cell(SETUP))
-    for source, expect_fail in cells:
-        cell = nbformat.v4.new_code_cell(source)
-        if expect_fail:
-            cell.metadata["tags"] = [EXPECT_FAIL_TAG]
-        notebook.cells.append(cell)
-    nbformat.write(notebook, path)
-    return path
+    return notebook_file(path, [(SETUP, False), *cells])
 
 
 def fixture_cell(name: str) -> str:

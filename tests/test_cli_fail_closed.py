@@ -22,6 +22,7 @@ from nbgrad.cli import summary
 from nbgrad.notebooks import NotebookResult, check_row, printable
 from nbgrad.report.base import MIME_TYPE
 from nbgrad.report.schema import report_problems
+from tests.notebook_files import write_notebook
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "reports"
 FIXTURES = sorted(path.stem for path in FIXTURE_DIR.glob("*.json"))
@@ -91,15 +92,6 @@ def test_printable_escapes_control_characters_and_keeps_text():
     assert printable("line 1\nline\x07 2", keep_newlines=True) == "line 1\nline\\x07 2"
 
 
-def _notebook(path: Path, cells: list[nbformat.NotebookNode]) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    notebook.cells = cells
-    nbformat.write(notebook, path)
-    return path
-
-
 def _display_raw(report: dict) -> nbformat.NotebookNode:
     source = ("from IPython.display import display\n"
               f"display({{{MIME_TYPE!r}: {report!r}}}, raw=True)")
@@ -113,16 +105,18 @@ def test_each_notebook_is_isolated_and_the_run_fails_closed(tmp_path: Path) -> N
                                               "cells": [], "metadata": {}})}
     for name, text in unreadable.items():
         (tmp_path / name).write_text(text)
-    good = _notebook(tmp_path / "good.ipynb", [_display_raw(load("gradcheck_pass"))])
-    forged = _notebook(tmp_path / "forged.ipynb", [
+    good = write_notebook(tmp_path / "good.ipynb", [_display_raw(load("gradcheck_pass"))])
+    forged = write_notebook(tmp_path / "forged.ipynb", [
         _display_raw(dict(load("gradcheck_pass"), status="PASS!!\x1b[2J")),
         _display_raw(dict(load("determinism_deterministic"), version=99)),
     ])
     saved_pass = nbformat.v4.new_code_cell("x = 1", execution_count=7, outputs=[
         nbformat.v4.new_output("execute_result", {MIME_TYPE: load("gradcheck_pass")},
                                execution_count=7)])
-    stale = _notebook(tmp_path / "stale.ipynb", [nbformat.v4.new_code_cell("1 / 0"), saved_pass])
-    paths = [*(tmp_path / name for name in unreadable), good, forged, stale]
+    stale = write_notebook(tmp_path / "stale.ipynb",
+                           [nbformat.v4.new_code_cell("1 / 0"), saved_pass])
+    dies = write_notebook(tmp_path / "dies.ipynb", [("import os\nos._exit(1)", False)])
+    paths = [*(tmp_path / name for name in unreadable), good, forged, stale, dies]
     result = subprocess.run(
         [sys.executable, "-m", "nbgrad", "run", *map(str, paths), "--output-dir",
          str(tmp_path / "out"), "--json", str(tmp_path / "summary.json"), "--timeout", "60",
@@ -146,14 +140,16 @@ def test_each_notebook_is_isolated_and_the_run_fails_closed(tmp_path: Path) -> N
     kinds = {Path(n["path"]).name: n["error_kind"] for n in collected["notebooks"]}
     assert kinds == {"empty.ipynb": "unreadable", "brace.ipynb": "unreadable",
                      "list.ipynb": "unreadable", "future.ipynb": "unreadable",
-                     "good.ipynb": None, "forged.ipynb": None, "stale.ipynb": "raised"}
-    assert "3 checks, 2 failed, 1 notebooks raised, 4 could not run" in printed
+                     "good.ipynb": None, "forged.ipynb": None, "stale.ipynb": "raised",
+                     "dies.ipynb": "not run"}
+    assert f"{dies} could not run:\ncould not run: the kernel died" in printed
+    assert "3 checks, 2 failed, 1 notebooks raised, 5 could not run" in printed
     assert (tmp_path / "out" / "good.html").is_file()
 
 
 @pytest.mark.kernel
 def test_a_failed_check_alone_exits_1(tmp_path: Path) -> None:
-    failing = _notebook(tmp_path / "failing.ipynb", [_display_raw(load("gradcheck_scale"))])
+    failing = write_notebook(tmp_path / "failing.ipynb", [_display_raw(load("gradcheck_scale"))])
     result = subprocess.run([sys.executable, "-m", "nbgrad", "run", str(failing), "--output-dir",
                              str(tmp_path / "out"), "--kernel", "python3"],
                             capture_output=True, text=True, timeout=120)

@@ -17,8 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbgrad.notebooks import EXPECT_FAIL_TAG, check_cells
+from nbgrad.notebooks import check_cells
 from nbgrad.report.base import MIME_TYPE
+from tests.notebook_files import write_notebook as notebook
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
@@ -29,19 +30,6 @@ RIGHT = "def cost(w):\n    return 0.5 * np.sum(w ** 2), w.copy()"
 WRONG = ("def cost(w):\n    g = w.copy()\n    g[2] = -g[2]  # the bug: one element's sign\n"
          "    return 0.5 * np.sum(w ** 2), g")
 CHECK = "%gradcheck cost(w) --wrt w"
-
-
-def notebook(path: Path, cells: list[tuple[str, bool]]) -> Path:
-    document = nbformat.v4.new_notebook()
-    document.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    for source, expect_fail in cells:
-        cell = nbformat.v4.new_code_cell(source)
-        if expect_fail:
-            cell.metadata["tags"] = [EXPECT_FAIL_TAG]
-        document.cells.append(cell)
-    nbformat.write(document, path)
-    return path
 
 
 def pytest_run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
