@@ -136,3 +136,17 @@ def test_only_the_watched_run_in_its_own_thread_is_counted(in_tmp):
         os.close(fd)
     (in_tmp / "after.txt").write_text("outside any run")
     assert dict(effects.writes) == {str(in_tmp / "inside.txt"): 1, str(in_tmp / "raw.bin"): 1}
+
+
+def test_the_run_measuring_an_update_is_watched_too(shell, run_cell, in_tmp):
+    run_cell("import os\nW = np.array([0.5, -1.0, 2.0])")
+    report = run_cell(
+        "%%gradcheck --wrt W --update-lr 0.1\n"
+        "with open('log.txt', 'a') as log:\n"
+        "    log.write('run\\n')\n"
+        "cost = float((W ** 2).sum())\n"
+        "W -= 0.1 * (2 * W)\n"
+        "cost\n"
+    ).to_dict()
+    lines = len((in_tmp / "log.txt").read_text().splitlines())
+    assert report["side_effects"][0]["count"] == lines == report["evaluations"]

@@ -36,6 +36,7 @@ from nbgrad.gradcheck.api import gradcheck
 from nbgrad.gradcheck.diagnoses import finding
 from nbgrad.gradcheck.steps import machine_epsilon, tolerance
 from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
+from nbgrad.namespace.sideeffects import SideEffects
 from nbgrad.namespace.snapshot import Snapshot, is_user_name
 from nbgrad.namespace.usercode import register_source
 from nbgrad.report.gradcheck import GradcheckReport
@@ -207,7 +208,9 @@ class CellCost:
     notebook as it was.
     """
 
-    who = "the cell"  # how side-effect warnings name it (evaluate.CostCalls)
+    #: Shared with :class:`~nbgrad.gradcheck.evaluate.CostCalls`, so that the run
+    #: measuring an update's precision is watched like every evaluation.
+    nbgrad_side_effects: SideEffects
 
     def __init__(
         self,
@@ -246,6 +249,7 @@ class CellCost:
         self._snapshot: Snapshot | None = None
         self._bindings: dict[str, Any] = {}
         self.runs = 0
+        self.nbgrad_side_effects = SideEffects("the cell")
 
     def touched_names(self) -> list[str]:
         """What is snapshotted and put back after every run: what the cell can visibly change.
@@ -303,7 +307,8 @@ class CellCost:
         says so.  Measuring it costs one run of the cell at the unperturbed point.
         """
         try:
-            _, grads = self(self.engine_params)
+            with self.nbgrad_side_effects.run():
+                _, grads = self(self.engine_params)
         except Exception as error:
             raise CellError(
                 f"the cell raised {type(error).__name__}: {error} (at the unperturbed parameters)"

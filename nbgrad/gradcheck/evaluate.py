@@ -117,7 +117,7 @@ class CostCalls:
         #: silence them (:func:`nbgrad.gradcheck.api.gradcheck`): ``fun`` runs under them.
         self.user_errors = np.geterr()
         #: cwd put back after every call; files opened for writing counted for the report
-        self.side_effects = SideEffects(getattr(fun, "who", "fun"))
+        self.side_effects = getattr(fun, "nbgrad_side_effects", None) or SideEffects("fun")
 
     def raw(self, where: Where = None, quiet: bool = False) -> Any:
         """Call ``fun`` once, under the user's ``np.seterr`` settings, and return its value.
