@@ -9,8 +9,10 @@ indices, follows "line 6 of noisy_step" to the cell that defines it, re-runs a
 check after the fix, saves and reloads (the history arrow is kept, in the
 notebook's metadata), switches to a second notebook opened from disk (never
 executed) and back, deletes a cell and clears the outputs.  In Notebook 7 the
-panel opens in the right sidebar by itself once the first report appears.
-The screenshots it takes are the README's.
+panel opens in the right sidebar by itself once the first report appears.  In
+the light and the dark theme every text of the panel and of the renderer has
+WCAG AA contrast (measured as tests/test_browser_theme.py measures reports).
+The screenshots land in test-artifacts/; docs/panel.png is the README's.
 """
 
 from __future__ import annotations
@@ -141,6 +143,32 @@ def _saved_notebook() -> nbformat.NotebookNode:
     return _with_python_kernel(nbformat.v4.new_notebook(cells=[cell]))
 
 
+#: Saved reports of every look (fixtures), for the theme test: both kinds, every status.
+THEMED_FIXTURES = [
+    "gradcheck_mismatch", "gradcheck_pass", "determinism_uninitialized_memory",
+    "determinism_unseeded_rng", "determinism_deterministic",
+]
+
+
+def _themed_notebook() -> nbformat.NotebookNode:
+    """The fixtures' JSON as saved outputs, and a history saved elsewhere in the metadata."""
+    cells = []
+    for n, name in enumerate(THEMED_FIXTURES):
+        report = json.loads((REPO / "tests" / "fixtures" / "reports" / f"{name}.json").read_text())
+        cell = nbformat.v4.new_code_cell(f"# {name}", execution_count=n + 1, outputs=[
+            nbformat.v4.new_output("display_data", data={MIME_TYPE: report, "text/plain": name})
+        ])
+        cell.id = f"cell-{n}"
+        cells.append(cell)
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    first = json.loads((REPO / "tests/fixtures/reports" / f"{THEMED_FIXTURES[0]}.json").read_text())
+    notebook.metadata["nbgrad"] = {"history": {"cell-0/gradcheck/0": {
+        "id": first["id"], "outcome": {"figure": "?", "tone": "bad"},
+        "previous": {"figure": "3.1e-1", "tone": "bad"},
+    }}}
+    return _with_python_kernel(notebook)
+
+
 def _with_python_kernel(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     notebook.metadata["kernelspec"] = {
         "name": "python3",
@@ -234,6 +262,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("lab-root")
     nbformat.write(_notebook(), root / "checks.ipynb")
     nbformat.write(_saved_notebook(), root / "shared.ipynb")
+    nbformat.write(_themed_notebook(), root / "themes.ipynb")
     with _serve("jupyterlab", root, tmp_path_factory.mktemp("jupyter-home")) as server:
         yield server
 
@@ -275,8 +304,11 @@ def _statuses(page: Page) -> list[str]:
     return [row.get_attribute("data-status") or "" for row in _rows(page).all()]
 
 
+NOTEBOOK_PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+
 def _cell(page: Page, index: int) -> Locator:
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
+    return page.locator(f"{NOTEBOOK_PANEL} .jp-Notebook .jp-Cell").nth(index)
 
 
 def _menu(page: Page, menu: str, command: str) -> None:
@@ -552,3 +584,37 @@ def test_notebook7_opens_the_panel_in_the_right_sidebar(
     NOTEBOOK7_SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(NOTEBOOK7_SCREENSHOT))
     page.context.close()
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_panel_and_renderer_read_in_light_and_dark_themes(
+    browser: Browser, lab: Server, theme: str
+) -> None:
+    # That module imports this one: imported here, once both are loaded.
+    from test_browser_theme import AA, CONTRAST
+
+    settings = lab.config / "lab/user-settings/@jupyterlab/apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "themes.jupyterlab-settings").write_text(json.dumps({"theme": theme}))
+    page = _new_page(browser)
+    try:
+        page.goto(f"{lab.url}/lab/workspaces/themes{time.monotonic_ns()}/tree/themes.ipynb?reset")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-name", theme)
+        page.locator('.jp-SideBar li[data-id="nbgrad-checks"]').click()
+        _widen_right_sidebar(page, 140)
+        expect(_rows(page)).to_have_count(len(THEMED_FIXTURES))
+        assert _statuses(page) == ["fail", "pass", "diverged", "diverged", "deterministic"]
+        # The history came with the file (saved elsewhere): the arrow shows at once.
+        expect(_rows(page).nth(0).locator(".nbgrad-ChecksPanel-previous")).to_have_text("3.1e-1")
+        expect(page.locator(f"{NOTEBOOK_PANEL} .nbgrad-Report")).to_have_count(
+            len(THEMED_FIXTURES))
+        roots = page.locator(f".nbgrad-ChecksPanel, {NOTEBOOK_PANEL} .nbgrad-Report")
+        texts = roots.evaluate_all(CONTRAST)
+        assert len(texts) > 20 * len(THEMED_FIXTURES)  # every row and report was measured
+        low = [t for t in texts if t["ratio"] < AA]
+        assert not low, json.dumps(low[:12], ensure_ascii=False, indent=1)
+        name = "dark" if "Dark" in theme else "light"
+        page.screenshot(path=str(SCREENSHOT.with_name(f"panel-{name}.png")))
+    finally:
+        page.context.close()
+        (settings / "themes.jupyterlab-settings").unlink()
