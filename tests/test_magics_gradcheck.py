@@ -135,7 +135,7 @@ def test_line_magic_finds_seed003_bias_column_and_passes_the_fix(shell, run_cell
     assert theta2["flagged"] == [0, 6, 12]  # column 0 of the 3x6 block, flat C order
     assert block(buggy, "Theta1")["passed"]
     fixed = run_cell(f"%gradcheck {CALL.format(fixed=', fixed=True')} {BLOCKS}")
-    assert fixed.passed and fixed.max_rel_error < 1e-9
+    assert fixed.passed and fixed.max_rel_error < 1e-8  # the accuracy goal: tol/100
     assert namespace_state(shell, ["nn_params", "X", "y"]) == before
 
 

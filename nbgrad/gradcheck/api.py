@@ -36,7 +36,7 @@ from nbgrad.gradcheck.diagnoses import diagnose_block, noise_finding
 from nbgrad.gradcheck.evaluate import CostCalls
 from nbgrad.gradcheck.noise import Noise, measure
 from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
-from nbgrad.gradcheck.steps import machine_epsilon, precision, tolerance
+from nbgrad.gradcheck.steps import StepPolicy, machine_epsilon, tolerance
 from nbgrad.gradcheck.summary import RunInfo, report_document
 from nbgrad.gradcheck.taylor import Probe, taylor_test
 from nbgrad.report.gradcheck import GradcheckReport
@@ -129,8 +129,7 @@ def _measure(
         noise = measure(cost, f0)
 
         def eps_of(block: Block) -> float:
-            coarser = max(block.dtype, cost.cost_dtype, key=machine_epsilon)
-            return precision(coarser, noise.floor, abs(f0))
+            return StepPolicy.for_block(block.dtype, cost.cost_dtype, noise.floor, f0).eps
 
         if noise.drift:  # a cost that changes at a fixed point: no difference means anything
             unchecked = _unchecked(paramset, gradients)
@@ -252,14 +251,11 @@ def _compare(
     ]
     if mode == "fast":
         return fast.check(paramset, analytic, f0, cost, eps_of, tolerances, seed)
-    return [
-        BlockCheck(
-            block,
-            [
-                full.check_part(part, values, f0, cost, eps_of(block), tol)
-                for part, values in zip(block.parts, part_values, strict=True)
-            ],
-            tol,
-        )
-        for block, part_values, tol in zip(blocks, analytic, tolerances, strict=True)
-    ]
+    at = full.Point(None, f0, cost)
+    checks = []
+    for block, part_values, tol in zip(blocks, analytic, tolerances, strict=True):
+        policy = StepPolicy(eps_of(block), tol, abs(f0))  # noise-widened precision, its tol
+        parts = [full.check_part(part, values, policy, at)
+                 for part, values in zip(block.parts, part_values, strict=True)]
+        checks.append(BlockCheck(block, parts, tol))
+    return checks

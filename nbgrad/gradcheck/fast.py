@@ -67,7 +67,13 @@ from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale, relative_error
 from nbgrad.gradcheck.evaluate import CostCalls, Where
 from nbgrad.gradcheck.numeric import DOMAIN_TRIES
 from nbgrad.gradcheck.params import Block, ParamSet
-from nbgrad.gradcheck.steps import CENTRAL_EXPONENT, ROUNDING_ULPS, domain_shrink, nominal
+from nbgrad.gradcheck.steps import (
+    CENTRAL_EXPONENT,
+    ROUNDING_ULPS,
+    StepPolicy,
+    domain_shrink,
+    nominal,
+)
 
 #: Random directions for the verdict on each block.
 DIRECTIONS = 3
@@ -509,11 +515,8 @@ def confirm(coordinates: list[int], parts: list[PartCheck], coords: BlockCoordin
         full.check_coordinates(
             parts[number],
             np.array(indices),
-            coords.thetas[number],
-            coords.f0,
-            coords.cost,
-            coords.eps,
-            coords.tol,
+            full.Point(coords.thetas[number], coords.f0, coords.cost),
+            StepPolicy(coords.eps, coords.tol, abs(coords.f0)),
         )
 
 

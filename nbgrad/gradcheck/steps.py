@@ -44,6 +44,100 @@ CENTRAL_EXPONENT = 1 / 3
 RICHARDSON_EXPONENT = 1 / 5
 
 
+@dataclass(frozen=True)
+class StepPolicy:
+    """Every step size and accuracy threshold of one block, decided once, asked by every pass.
+
+    Built by :meth:`for_block` from the parameters' dtype, the cost's dtype,
+    the measured noise of the cost and the size of its value; full mode then
+    :meth:`calibrated` it with a few curvature probes.  The central step of
+    element ``i`` balances rounding against truncation,
+
+        h_i = s_i · (3·ε·|C| / K)^(1/3),  s_i = max(|θ_i|, 1),
+
+    where ``ε·|C|`` is the cost's absolute rounding and ``K`` the largest
+    third derivative (in units of ``s³``) the probes measured: the textbook
+    ``ε^(1/3)·s`` is this optimum only for ``|C| ≈ K``; a cross-entropy of 2 whose
+    derivatives are 1e-3 is rounding-limited there.  Uncalibrated (``K`` None),
+    the step is ``ε^(1/3)·s``.  Steps stay within ``[√ε, ε^(1/5)]·s``.
+
+    References: the ε^(1/3) optimum of a central difference and Richardson
+    extrapolation: Nocedal & Wright, *Numerical Optimization* (2006), §8.1;
+    Press et al., *Numerical Recipes* (2007), §5.7.
+
+    >>> policy = StepPolicy(eps=2.0**-52, tol=5.6e-7, cost_size=1.0, curvature=6.0)
+    >>> float(policy.central(np.array([0.5]))[0])  # (3·ε/6)^(1/3) for a cost of size 1
+    4.80...e-06
+    """
+
+    eps: float
+    tol: float
+    cost_size: float
+    curvature: float | None = None
+
+    @classmethod
+    def for_block(cls, dtype: Any, cost_dtype: Any, noise_floor: float, f0: float) -> StepPolicy:
+        """The uncalibrated policy: precision of the coarser dtype, widened to the noise."""
+        coarser = max(np.dtype(dtype), np.dtype(cost_dtype), key=machine_epsilon)
+        eps = precision(coarser, noise_floor, abs(f0))
+        return cls(eps=eps, tol=tolerance(eps), cost_size=abs(f0))
+
+    def with_tolerance(self, tol: float) -> StepPolicy:
+        return StepPolicy(self.eps, tol, self.cost_size, self.curvature)
+
+    def calibrated(self, curvature: float) -> StepPolicy:
+        return StepPolicy(self.eps, self.tol, self.cost_size, curvature)
+
+    @property
+    def relative_step(self) -> float:
+        """``h / s`` of the central difference."""
+        if self.curvature is None:
+            return self.eps**CENTRAL_EXPONENT
+        upper, lower = self.eps**RICHARDSON_EXPONENT, self.eps**0.5
+        if self.curvature <= 0 or self.cost_size == 0:
+            return upper
+        optimum = (3 * self.eps * self.cost_size / self.curvature) ** (1 / 3)
+        return float(min(max(optimum, lower), upper))
+
+    def central(self, theta: Any) -> Any:
+        """Pass 1: the central-difference step of each element of ``theta``."""
+        return self.relative_step * _scale(theta)
+
+    def coarse(self, theta: Any) -> Any:
+        """Pass 2 and the curvature probes: the larger step of the Richardson pair."""
+        return self.eps**RICHARDSON_EXPONENT * _scale(theta)
+
+    def small(self, theta: Any) -> Any:
+        """Pass 3: the confirmation step, :data:`SMALL_STEP_DIVISOR` times the central one."""
+        return self.central(theta) / SMALL_STEP_DIVISOR
+
+    def own_scale(self, theta: Any) -> Any:
+        """Pass 3b: a step relative to the parameter's own size (a parameter of 1e-8)."""
+        return domain_shrink(theta, self.eps**CENTRAL_EXPONENT * _scale(theta), first=True)
+
+    @property
+    def goal(self) -> float:
+        """Primary estimates worse than this get a second one (pass 2).
+
+        A central difference reaches about ``ε^(2/3)``; an estimate needs to be
+        only about 100 times finer than the tolerance it is judged by (5.6e-9 in
+        float64), so a loose ``rtol`` spares the extra evaluations too.
+        """
+        return max(10.0 * self.eps ** (2 / 3), GOAL_FRACTION * self.tol)
+
+
+#: Pass 3 shrinks the step by this factor: a smooth jump |forward − backward| shrinks with it.
+SMALL_STEP_DIVISOR = 16.0
+
+#: A second estimate is made where the first may be off by more than this share of the tol.
+GOAL_FRACTION = 1e-2
+
+
+def _scale(theta: Any) -> Any:
+    xp = array_module(theta)
+    return xp.maximum(xp.abs(theta.astype(np.float64)), TYPICAL_SCALE)
+
+
 def machine_epsilon(dtype: Any) -> float:
     """Relative precision of a (real or complex) floating dtype."""
     return float(np.finfo(np.dtype(dtype)).eps)
