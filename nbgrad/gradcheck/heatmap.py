@@ -10,7 +10,7 @@ none of its elements was checked.
 Size: the map travels in every saved notebook (JSON and static HTML), so its
 values keep two significant digits (a colour needs no more; the exact worst
 error is the block's ``max_rel_error``) and a passing block, where every cell
-is one shade of "ok", is pooled to at most 16 × 16.
+is one shade of "ok", is pooled to at most 8 × 8.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 #: Largest number of rows and of columns a heatmap has.
 MAX_CELLS = 48
 #: The same for a block that passed.
-PASSING_CELLS = 16
+PASSING_CELLS = 8
 #: Significant digits a heatmap value keeps.
 DIGITS = 2
 

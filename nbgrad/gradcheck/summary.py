@@ -23,6 +23,7 @@ from nbgrad.report.base import envelope, json_float
 MAX_FLAGGED = 1000
 #: Elements listed in a block's ``worst``.
 MAX_WORST = 10
+PASSING_WORST = 5
 
 
 def element(check: BlockCheck, i: int) -> dict[str, Any]:
@@ -43,14 +44,14 @@ def element(check: BlockCheck, i: int) -> dict[str, Any]:
     return entry
 
 
-def worst_elements(check: BlockCheck) -> list[int]:
+def worst_elements(check: BlockCheck, limit: int = MAX_WORST) -> list[int]:
     """Indices of the checked elements with the largest errors, flagged ones first."""
     errors = np.where(np.isnan(check.rel_error), -np.inf, check.rel_error)
     candidates = np.flatnonzero(check.checked)
     if candidates.size == 0:
         return []
     key = np.lexsort((-errors[candidates], ~check.flagged[candidates]))
-    return [int(i) for i in candidates[key][:MAX_WORST]]
+    return [int(i) for i in candidates[key][:limit]]
 
 
 def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
@@ -72,7 +73,10 @@ def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
         "flagged": [int(i) for i in flagged[:MAX_FLAGGED]],
         "n_flagged": int(flagged.size),
         "checked": int(check.checked.sum()),
-        "worst": [element(check, i) for i in worst_elements(check)],
+        # A passing block lists fewer: its closest calls show the margin, and every saved
+        # notebook carries them (issue 10: a passing report within 20 KB).
+        "worst": [element(check, i) for i in worst_elements(
+            check, PASSING_WORST if diagnosis.passed else MAX_WORST)],
         # Kinks and rounding-scattered elements have no verdict: like max_rel_error, the map
         # leaves them out.
         "heatmap": heatmap(
