@@ -121,35 +121,43 @@ def test_header_says_the_verdict_in_words(path: Path) -> None:
 def test_heatmap_marks_exactly_the_failing_cells(path: Path) -> None:
     report = json.loads(path.read_text())
     elements = parse(render_html(report))
-    # A run of passing cells of one shade is one cell with a colspan: expand it again.
-    cells = [e for e in elements if e.tag == "td" and "title" in e.attrs
+    # A run of passing cells of one shade is one bare cell with a colspan: expand it again.
+    cells = [e for e in elements if e.tag == "td" and "bgcolor" in e.attrs
              for _ in range(int(e.attrs.get("colspan") or 1))]
     expected = [
-        (block, row, value)
-        for block in report["blocks"] if block["heatmap"]
+        (block, value)
+        for block in report["blocks"] if block["heatmap"] and not report["passed"]
         for row in block["heatmap"]["values"] for value in row
-    ]
+    ]  # a passing report says every element passed and draws no map (the widget does)
     assert len(cells) == len(expected)
-    for cell, (block, row, value) in zip(cells, expected, strict=True):
-        failing = value is not None and value > block["tolerance"] and "flat" not in \
-            block["diagnoses"]
+    for cell, (block, value) in zip(cells, expected, strict=True):
+        flat = "flat" in block["diagnoses"]
+        failing = value is not None and value > block["tolerance"] and not flat
         assert (cell.attrs.get("class") == "nbgrad-fail") == failing
-        assert ("FAILS" in cell.attrs["title"]) == failing
         red, green, blue = (int(cell.attrs["bgcolor"][k:k + 2], 16) for k in (1, 3, 5))
         if failing:
             assert red > green + 60 and red > blue + 60
-        elif "flat" in block["diagnoses"]:
-            assert "flat" in cell.attrs["title"] and red > blue + 60  # amber, not "ok" blue
+            assert "FAILS" in cell.attrs["title"] and block["name"] in cell.attrs["title"]
+            if cell.attrs.get("colspan") is None:
+                assert fmt.num(value) in cell.attrs["title"]
+        elif flat:
+            assert red > blue + 60  # amber, not "ok" blue
         elif value is not None:
             assert blue > red
-        assert block["name"] in cell.attrs["title"]
-        if cell.attrs.get("colspan") is None and "flat" not in block["diagnoses"]:
-            assert (fmt.num(value) in cell.attrs["title"]) or value is None
-        elif value is None:
-            assert "not checked" in cell.attrs["title"]
-        elif "flat" not in block["diagnoses"]:  # a merged run shows the worst error of the row
-            run = [v for v in row if v is not None and v <= block["tolerance"]]
-            assert any(fmt.num(v) in cell.attrs["title"] for v in run)
+    # Row labels carry the row's worst error (or say flat / not checked).
+    labels = [e for e in elements if e.tag == "td" and "title" in e.attrs
+              and "bgcolor" not in e.attrs]
+    rows = [(b, row) for b in report["blocks"] if b["heatmap"] and not report["passed"]
+            for row in b["heatmap"]["values"]]
+    assert len(labels) == len(rows)
+    for label, (block, row) in zip(labels, rows, strict=True):
+        checked = [v for v in row if v is not None]
+        if not checked:
+            assert "not checked" in label.attrs["title"]
+        elif "flat" in block["diagnoses"]:
+            assert "flat" in label.attrs["title"]
+        else:
+            assert fmt.num(max(checked)) in label.attrs["title"]
 
 
 @pytest.mark.parametrize("path", [p for p in FIXTURES if p.stem.startswith("gradcheck")],
@@ -171,8 +179,8 @@ def test_blocks_worst_elements_and_step_curve(path: Path) -> None:
         assert f"<td>{fmt.plain(worst[1]['numeric'])}</td>" in markup
     curve = report["step_curve"]
     images = [e for e in elements if e.attrs.get("class") == "nbgrad-step-curve"]
-    assert len(images) == (curve is not None)
-    if curve:
+    assert len(images) == (curve is not None and not report["passed"])
+    if images:
         svg = decode(images[0])
         plotted = [r for r in curve["rel_errors"] if r and r > 0]
         assert svg.count("<circle") == len(plotted)
@@ -283,22 +291,34 @@ def decode(element: Element) -> str:
 
 
 def test_large_reports_draw_failing_heatmaps_first_within_the_page_budget() -> None:
-    from nbgrad.report.html import HEATMAP_CELL_BUDGET
+    from nbgrad.report.html import HEATMAP_BYTES
 
     report = json.loads((FIXTURES[0].parent / "gradcheck_fast_unchecked.json").read_text())
     failing = report["blocks"][0]
     passing = dict(copy.deepcopy(failing), passed=True, diagnoses=["ok"], tolerance=1.0)
-    blocks = [dict(copy.deepcopy(passing), name=f"P{k}") for k in range(12)]
+    blocks = [dict(copy.deepcopy(passing), name=f"P{k}") for k in range(40)]
     blocks.insert(7, dict(failing, name="F"))
     report["blocks"] = blocks
     markup = render_html(report)
     drawn = re.findall(r'<div style="font-size: 12px; margin-bottom: 2px">(\w+) \(', markup)
-    per_map = failing["heatmap"]["rows"] * failing["heatmap"]["cols"]
-    assert len(drawn) == HEATMAP_CELL_BUDGET // per_map
-    assert "F" in drawn
+    assert drawn[0] == "P0" and "F" in drawn  # drawn in the user's order, the failing one kept
     omitted = markup.split("Not drawn here (page size): ")[1].split(";")[0].split(", ")
     assert sorted(drawn + omitted) == sorted(b["name"] for b in blocks)
-    assert len(markup) < 150 * HEATMAP_CELL_BUDGET
+    maps = markup.split('<table class="nbgrad-heatmap"')
+    assert sum(len(m.split("</table>")[0]) for m in maps[1:]) <= HEATMAP_BYTES
+
+
+def test_a_map_over_the_budget_is_pooled_further_and_keeps_its_failing_cells() -> None:
+    from nbgrad.report.heatmap import coarsened
+
+    block = json.loads((FIXTURES[0].parent / "gradcheck_fast_unchecked.json").read_text())[
+        "blocks"][0]
+    small = coarsened(block, 12)["heatmap"]
+    assert small["rows"] <= 12 and small["cols"] <= 12 and small["pooled"]
+    values = [v for row in block["heatmap"]["values"] for v in row if v is not None]
+    pooled = [v for row in small["values"] for v in row if v is not None]
+    assert max(pooled) == max(values)
+    assert sum(v > block["tolerance"] for v in pooled) >= 1
 
 
 SANITIZE_ALL = """

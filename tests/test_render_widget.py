@@ -102,7 +102,7 @@ def test_block_selector_moves_every_plot_to_the_selected_block(name: str) -> Non
         others = [b["name"] for b in report["blocks"] if b["name"] != block["name"]]
         assert not any(f"{name}: analytic vs numeric" in plots for name in others)
         if block.get("taylor"):
-            assert f"{block['name']}: orders" in plots
+            assert f"{block['name']}: order " in plots
         assert ("relative error vs step h" in plots) == (block["name"] == curve_block)
 
 

@@ -31,8 +31,8 @@ UNCHECKED = (224, 224, 224)
 FLAT = (222, 170, 40)
 #: Cell edge in pixels: large blocks get smaller cells, so the map stays under ~500 px wide.
 MAX_CELL_PX = 16
-#: Shades of blue a passing cell can take (fewer shades: longer runs of merged cells).
-PASS_SHADES = 6
+#: Shades a passing (blue) or failing (red) cell can take: fewer, longer runs of merged cells.
+SHADES = 6
 MIN_CELL_PX = 9
 
 
@@ -47,18 +47,9 @@ def cell_colour(value: float | None, tolerance: float) -> tuple[int, int, int]:
     return _mix(FAIL_LIGHT, FAIL_DARK, (log_value - log_tol) / (0.0 - log_tol))
 
 
-def rgb(colour: tuple[int, int, int]) -> str:
-    return "rgb({}, {}, {})".format(*colour)
-
-
 def hex_colour(colour: tuple[int, int, int]) -> str:
     """``#rrggbb``: the shortest colour the sanitiser accepts, for the thousands of cells."""
     return "#{:02x}{:02x}{:02x}".format(*colour)
-
-
-def cell_count(block: dict[str, Any]) -> int:
-    heatmap = block.get("heatmap")
-    return 0 if heatmap is None else heatmap["rows"] * heatmap["cols"]
 
 
 def render_heatmap(block: dict[str, Any]) -> str:
@@ -68,9 +59,9 @@ def render_heatmap(block: dict[str, Any]) -> str:
     from ``col`` and ``tr``, gaps from ``border-spacing``, text colour from the
     table.  A failing cell carries its colour (``bgcolor``, which the sanitiser
     allows on ``td``), its hover text, a class and a dark outline; passing cells
-    are one of a few shades, and a run of equal ones in a row is one cell
-    (``colspan``) whose hover text is the row's worst error.  That keeps a
-    passing report's page small whatever the block's size.
+    are one of a few shades, and a run of equal ones in a row is one bare cell
+    (``colspan``); the row label's hover text gives the row's worst error.  That
+    keeps a passing report's page small whatever the block's size.
     """
     heatmap = block.get("heatmap")
     if heatmap is None:
@@ -85,8 +76,8 @@ def render_heatmap(block: dict[str, Any]) -> str:
         for j in range(0, heatmap["cols"], step)
     )
     rows = "".join(
-        f'<tr style="height:{px}px"><td>{_span(i, heatmap["rows"], n_rows)}</td>'
-        + _row_cells(block, i, values) + "</tr>"
+        f'<tr style="height:{px}px"><td title="{html.escape(_row_title(block, i, values))}">'
+        f'{_span(i, heatmap["rows"], n_rows)}</td>' + _row_cells(block, i, values) + "</tr>"
         for i, values in enumerate(heatmap["values"])
     )
     return (
@@ -99,26 +90,47 @@ def render_heatmap(block: dict[str, Any]) -> str:
 
 
 def _row_cells(block: dict[str, Any], i: int, values: list[float | None]) -> str:
-    """One heatmap row: failing cells one by one, runs of one passing shade merged."""
+    """One heatmap row: runs of one shade merged (``colspan``); failing runs keep hover text."""
     cells, j = [], 0
     while j < len(values):
-        if _fails(block, values[j]):
-            title = html.escape(_cell_title(block, i, j, values[j]))
-            cells.append(f'<td class="nbgrad-fail" title="{title}" '
-                         f'bgcolor="{hex_colour(_colour(block, values[j]))}" '
-                         'style="outline:1px solid #3a0010"></td>')
-            j += 1
-            continue
-        colour = _colour(block, values[j])
+        colour, failing = _colour(block, values[j]), _fails(block, values[j])
         end = j
-        while (end + 1 < len(values) and not _fails(block, values[end + 1])
+        while (end + 1 < len(values) and _fails(block, values[end + 1]) == failing
                and _colour(block, values[end + 1]) == colour):
             end += 1
         span = f' colspan="{end - j + 1}"' if end > j else ""
-        title = html.escape(_run_title(block, i, j, end, values[j:end + 1]))
-        cells.append(f'<td{span} title="{title}" bgcolor="{hex_colour(colour)}"></td>')
+        if failing:
+            title = html.escape(_fail_title(block, i, j, end, values[j:end + 1]))
+            cells.append(f'<td{span} class="nbgrad-fail" title="{title}" '
+                         f'bgcolor="{hex_colour(colour)}" style="outline:1px solid #3a0010"></td>')
+        else:
+            cells.append(f'<td{span} bgcolor="{hex_colour(colour)}"></td>')
         j = end + 1
     return "".join(cells)
+
+
+def coarsened(block: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The block with its heatmap max-pooled further to at most ``limit`` × ``limit`` cells.
+
+    For a page over its size budget; max pooling keeps every failing cell visible.
+    """
+    heatmap = block["heatmap"]
+    rows = _groups(heatmap["rows"], limit)
+    cols = _groups(heatmap["cols"], limit)
+    values = [[_max([heatmap["values"][r][c] for r in rr for c in cc]) for cc in cols]
+              for rr in rows]
+    pooled = {"rows": len(rows), "cols": len(cols), "pooled": True, "values": values}
+    return {**block, "heatmap": pooled}
+
+
+def _groups(length: int, limit: int) -> list[range]:
+    width = math.ceil(length / limit)
+    return [range(k, min(k + width, length)) for k in range(0, length, width)]
+
+
+def _max(values: list[float | None]) -> float | None:
+    checked = [v for v in values if v is not None]
+    return max(checked) if checked else None
 
 
 def _fails(block: dict[str, Any], value: float | None) -> bool:
@@ -128,76 +140,69 @@ def _fails(block: dict[str, Any], value: float | None) -> bool:
 def _colour(block: dict[str, Any], value: float | None) -> tuple[int, int, int]:
     if "flat" in block["diagnoses"] and value is not None:
         return FLAT
-    colour = cell_colour(value, block["tolerance"])
-    if value is None or value > block["tolerance"]:
-        return colour
-    return cell_colour(_shade(value, block["tolerance"]), block["tolerance"])
+    if value is None:
+        return UNCHECKED
+    tolerance = block["tolerance"]
+    if value > tolerance:  # shaded between the tolerance and 1 (a tolerance ≥ 1: as is)
+        shaded = _shade(value, _log(tolerance), 0.0) if tolerance < 1 else value
+        return cell_colour(shaded if shaded > tolerance else value, tolerance)
+    return cell_colour(_shade(value, LOG_FLOOR, _log(tolerance)), tolerance)
 
 
-def _shade(value: float, tolerance: float) -> float:
-    """A passing value rounded to one of ``PASS_SHADES`` levels of the log scale."""
-    t = (_log(value) - LOG_FLOOR) / (_log(tolerance) - LOG_FLOOR)
-    level = round(min(1.0, max(0.0, t)) * (PASS_SHADES - 1)) / (PASS_SHADES - 1)
-    return 10.0 ** (LOG_FLOOR + level * (_log(tolerance) - LOG_FLOOR))
+def _shade(value: float, low: float, high: float) -> float:
+    """``value`` rounded to one of ``SHADES`` levels of the log scale between 10^low, 10^high."""
+    t = (_log(value) - low) / (high - low) if high > low else 1.0
+    level = round(min(1.0, max(0.0, t)) * (SHADES - 1)) / (SHADES - 1)
+    return 10.0 ** (low + level * (high - low))
 
 
-def _run_title(block: dict[str, Any], i: int, first: int, last: int,
-               values: list[float | None]) -> str:
-    checked = [v for v in values if v is not None]
-    if first == last or not checked:
-        return _cell_title(block, i, first, checked[0] if checked else None)
-    where = _cell_title(block, i, first, None).rsplit("[", 1)[0]
+def _row_title(block: dict[str, Any], i: int, values: list[float | None]) -> str:
+    """Hover text of a row's label: the row and its worst error (failing cells have their own)."""
     heatmap = block["heatmap"]
-    _, n_cols = _layout(block)
-    start = _span(first, heatmap["cols"], n_cols).split("–")[0]
-    stop = _span(last, heatmap["cols"], n_cols).split("–")[-1]
     rows = _span(i, heatmap["rows"], _layout(block)[0])
-    index = f"{start}–{stop}" if len(block["shape"]) <= 1 else f"{rows}, {start}–{stop}"
+    where = f"{block['name']}[:]" if len(block["shape"]) <= 1 else f"{block['name']}[{rows}, :]"
+    checked = [v for v in values if v is not None]
+    if not checked:
+        return f"{where} not checked"
     if "flat" in block["diagnoses"]:
-        return f"{where}[{index}] flat: the cost does not change"
-    return f"{where}[{index}] at most {fmt.num(max(checked))}"
+        return f"{where} flat: the cost does not change"
+    return f"{where} at most {fmt.num(max(checked))}"
 
 
 def legend(tolerance: float, flat: bool = False) -> str:
     """A colour bar from 1e-16 through the tolerance to 1; the flat swatch when a block is flat."""
-    exponents = range(int(LOG_FLOOR), 1, 2)
-    swatches = "".join(
-        f'<span title="{html.escape(fmt.num(10.0**e, 0))}" style="display: inline-block; '
-        f'width: 14px; height: 10px; background-color: {rgb(cell_colour(10.0**e, tolerance))}">'
-        "</span>"
-        for e in exponents
-    )
-    unchecked = (
-        f'<span style="display: inline-block; width: 14px; height: 10px; margin-left: 10px; '
-        f'background-color: {rgb(UNCHECKED)}"></span> not checked'
-    )
+    swatches = "".join(_swatch(cell_colour(10.0**e, tolerance))
+                       for e in range(int(LOG_FLOOR), 1, 2))
+    keys = f"{_swatch(UNCHECKED, 10)} not checked"
     if flat:
-        unchecked += (
-            f'<span style="display: inline-block; width: 14px; height: 10px; margin-left: 10px; '
-            f'background-color: {rgb(FLAT)}"></span> flat: the cost does not change'
-        )
+        keys += f"{_swatch(FLAT, 10)} flat: the cost does not change"
     return (
         f'<div class="nbgrad-legend" style="font-size: 11px; color: {fmt.TEXT}; '
         'margin: 2px 0">'
         f"rel. error 1e-16 {swatches} 1 &nbsp; (tolerance {html.escape(fmt.num(tolerance, 0))};"
-        f" red = failing) {unchecked}</div>"
+        f" red = failing) {keys}</div>"
     )
 
 
-def _cell_title(block: dict[str, Any], i: int, j: int, value: float | None) -> str:
-    """Hover text: where (row and column of the 2-D view; ranges when pooled) and the error."""
+def _swatch(colour: tuple[int, int, int], gap: int = 0) -> str:
+    margin = f";margin-left:{gap}px" if gap else ""
+    return (f'<span style="display:inline-block;width:14px;height:10px;'
+            f'background-color:{hex_colour(colour)}{margin}"></span>')
+
+
+def _fail_title(block: dict[str, Any], i: int, first: int, last: int,
+                values: list[float | None]) -> str:
+    """Hover text of a failing run: where (row, column range of the 2-D view) and its worst."""
     heatmap = block["heatmap"]
     n_rows, n_cols = _layout(block)
-    cols = _span(j, heatmap["cols"], n_cols)
+    start = _span(first, heatmap["cols"], n_cols).split("–")[0]
+    stop = _span(last, heatmap["cols"], n_cols).split("–")[-1]
+    cols = start if start == stop else f"{start}–{stop}"
     if len(block["shape"]) <= 1:
         where = f"{block['name']}[{cols}]"
     else:
         where = f"{block['name']}[{_span(i, heatmap['rows'], n_rows)}, {cols}]"
-    if value is None:
-        return f"{where} not checked"
-    if "flat" in block["diagnoses"]:
-        return f"{where} flat: the cost does not change"
-    return f"{where} {fmt.num(value)}{' FAILS' if value > block['tolerance'] else ''}"
+    return f"{where} {fmt.num(_max(values))} FAILS"
 
 
 def _caption(block: dict[str, Any]) -> str:

@@ -32,9 +32,9 @@ ROOT_STYLE = (
     "border-radius: 4px; padding: 8px 12px; max-width: 980px"
 )
 TABLE_STYLE = "border-collapse: collapse; margin: 4px 0 10px 0; font-size: 12px"
-#: Header cells only: body cells stay bare (a 20-row table would repeat any style 120 times),
-#: JupyterLab, nbconvert and GitHub style table cells themselves.
-CELL_STYLE = f"border-bottom: 1px solid {fmt.RULE}; padding: 2px 10px 2px 0; text-align: left"
+#: The header row only (one rule under it): cells stay bare, a 20-row table would repeat any
+#: style 120 times, and JupyterLab, nbconvert and GitHub style table cells themselves.
+HEADER_STYLE = f"border-bottom: 1px solid {fmt.RULE}"
 PRE_STYLE = (
     f"background-color: {fmt.CODE_BACKGROUND}; color: {fmt.TEXT}; padding: 6px; "
     f"font-size: 12px; overflow-x: auto; white-space: pre; font-family: {fmt.CODE_FONT}; "
@@ -57,12 +57,12 @@ STATUS_WORDS = {
     "diverged": "DIVERGED — the runs disagree",
     "error": "ERROR — the check could not finish",
 }
-#: Heatmap cells in one static page: failing blocks are drawn first; blocks beyond the
-#: budget are in the table, the widget and the JSON.  With the size budget of a saved
-#: notebook (docs: a failing report under 150 KB) this is two full 48×48 maps and change.
-HEATMAP_CELL_BUDGET = 5000
+#: Bytes of heatmap markup in one static page (a saved failing report stays under 150 KB,
+#: the JSON beside it included): failing blocks are drawn first, maps that do not fit
+#: are pooled further, then left to the widget and the JSON.
+HEATMAP_BYTES = 50_000
 #: Rows of the worst-elements table when nothing fails.
-PASSING_ROWS = 5
+PASSING_ROWS = 3
 SORT_KEYS: dict[str, Callable[[tuple[str, dict[str, Any]]], Any]] = {
     "rel. error": lambda pair: -(pair[1]["rel_error"] or 0.0),
     "|analytic − numeric|": lambda pair: -abs((pair[1]["analytic"] or 0.0)
@@ -112,9 +112,10 @@ def badge(status: str, word: str) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], css_class: str) -> str:
     """A plain table; ``rows`` hold HTML that the caller has already escaped."""
-    head = "".join(f'<th style="{CELL_STYLE}">{html.escape(h)}</th>' for h in headers)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<table class="{css_class}" style="{TABLE_STYLE}"><tr>{head}</tr>{body}</table>'
+    return (f'<table class="{css_class}" style="{TABLE_STYLE}">'
+            f'<tr style="{HEADER_STYLE}">{head}</tr>{body}</table>')
 
 
 def heading(text: str) -> str:
@@ -126,36 +127,62 @@ def heading(text: str) -> str:
 
 
 def gradcheck_body(report: dict[str, Any]) -> str:
+    """The gradient report's sections.  A passing report leaves out what only explains a
+    failure (scatter, step curve: the Taylor test shows it is right), so that it stays
+    within a saved notebook's 20 KB; the live widget shows them all."""
     blocks = report["blocks"]
     return (
         findings(report)
         + heading("Blocks")
         + block_table(blocks, report["mode"])
-        + heading("Relative error per element")
-        + heatmap.legend(report["tolerance"], any("flat" in b["diagnoses"] for b in blocks))
-        + heatmaps(blocks)
+        + heatmap_section(report)
         + worst_elements(blocks, "rel. error")
         + failing_indices(blocks)
         + scatters(blocks)
-        + step_curve(report)
+        + (step_curve(report) if not report["passed"] else "")
         + taylor_test(report)
     )
 
 
+def heatmap_section(report: dict[str, Any]) -> str:
+    """Where the errors are.  A passing report only says that every element passed: its
+    maps would be one shade of blue (the live widget still draws them)."""
+    blocks = report["blocks"]
+    if report["passed"]:
+        return (f'<p style="{NOTE_STYLE}">Every checked element is within its block\'s '
+                "tolerance (the per-element heatmaps are in the live widget and the JSON).</p>")
+    return (heading("Relative error per element")
+            + heatmap.legend(report["tolerance"], any("flat" in b["diagnoses"] for b in blocks))
+            + heatmaps(blocks))
+
+
 def heatmaps(blocks: list[dict[str, Any]]) -> str:
-    """Failing blocks' heatmaps first, then passing ones, within the page's cell budget."""
-    shown, left = [], HEATMAP_CELL_BUDGET
+    """Failing blocks' heatmaps first, then passing ones, within the page's byte budget.
+
+    A map too large for what is left is pooled further (max pooling: a failing cell stays
+    visible) to 24 × 24, then 12 × 12; one that still does not fit is left to the widget
+    and the JSON, and the page says so.
+    """
+    drawn: dict[str, str] = {}
+    left = HEATMAP_BYTES
     for block in sorted(blocks, key=lambda b: b["passed"]):
-        if heatmap.cell_count(block) <= left:
-            shown.append(block)
-            left -= heatmap.cell_count(block)
-    omitted = [b["name"] for b in blocks if b not in shown]
+        if block.get("heatmap") is None:
+            drawn[block["name"]] = heatmap.render_heatmap(block)
+            continue
+        for limit in (None, 24, 12):
+            candidate = block if limit is None else heatmap.coarsened(block, limit)
+            markup = heatmap.render_heatmap(candidate)
+            if len(markup) <= left:
+                drawn[block["name"]] = markup
+                left -= len(markup)
+                break
+    omitted = [b["name"] for b in blocks if b["name"] not in drawn]
     note = (
         f'<p style="{NOTE_STYLE}">Not drawn here (page size): '
         f"{html.escape(', '.join(omitted))}; see the live widget or the JSON.</p>"
         if omitted else ""
     )
-    return "".join(heatmap.render_heatmap(b) for b in blocks if b in shown) + note
+    return "".join(drawn[b["name"]] for b in blocks if b["name"] in drawn) + note
 
 
 def findings(report: dict[str, Any]) -> str:
@@ -242,8 +269,11 @@ def taylor_test(report: dict[str, Any], inline: bool = False,
     plot = svg.taylor_plot(report, blocks)
     if plot is None:
         return ""
+    messages = "".join(f'<p style="margin: 2px 0">{html.escape(b["taylor"]["message"])}</p>'
+                       for b in report["blocks"] if b.get("taylor")
+                       and (blocks is None or b["name"] in blocks))
     return (heading("Taylor test: remainder versus step (slope 2 = right gradient)")
-            + _plot(plot, inline, "nbgrad-taylor"))
+            + _plot(plot, inline, "nbgrad-taylor") + messages)
 
 
 def worst_elements(blocks: list[dict[str, Any]], sort: str, limit: int = 20,
@@ -307,9 +337,9 @@ def _verdict_cell(block: dict[str, Any]) -> str:
 
 
 def _error_cell(value: float | None, tolerance: float) -> str:
-    colour = heatmap.rgb(heatmap.cell_colour(value, tolerance))
-    return (f'<span style="display: inline-block; width: 10px; height: 10px; margin-right: 4px; '
-            f'background-color: {colour}"></span>{html.escape(fmt.num(value))}')
+    colour = heatmap.hex_colour(heatmap.cell_colour(value, tolerance))
+    return (f'<span style="display:inline-block;width:10px;height:10px;margin-right:4px;'
+            f'background-color:{colour}"></span>{html.escape(fmt.num(value))}')
 
 
 # --- determinism reports ----------------------------------------------------------------

@@ -162,7 +162,8 @@ def taylor_plot(report: dict[str, Any], blocks: Sequence[str] | None = None) -> 
     """Taylor-test remainders against the step, one line per block, log-log; None without one.
 
     Reads each block's ``taylor`` entry (docs/report-schema.md): ``remainders`` against
-    ``steps``, the fitted ``orders`` in the key, and a dashed h² guide through the first
+    ``steps``, the order at the smallest step in the key (the text says them all: the
+    block's ``taylor.message``), and a dashed h² guide through the first
     block's largest-step remainder (a right gradient runs parallel to it).  A single
     block also gets its rounding ``floor`` as a horizontal line.
     """
@@ -172,8 +173,9 @@ def taylor_plot(report: dict[str, Any], blocks: Sequence[str] | None = None) -> 
         return None
     series = []
     for k, (name, taylor) in enumerate(entries):
-        orders = ", ".join(f"{o:.2f}" for o in taylor["orders"] if o is not None) or fmt.MISSING
-        series.append(Series(f"{name}: orders {orders}", taylor["steps"], taylor["remainders"],
+        orders = [o for o in taylor["orders"] if o is not None]
+        last = f"order {orders[-1]:.2f}" if orders else "no order above rounding"
+        series.append(Series(f"{name}: {last}", taylor["steps"], taylor["remainders"],
                              PALETTE[k % len(PALETTE)]))
     steps, remainders = entries[0][1]["steps"], entries[0][1]["remainders"]
     if remainders and remainders[0]:
@@ -318,16 +320,16 @@ def _frame(plot: Plot, x_axis: _Axis, y_axis: _Axis) -> str:
         f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" '
         f'height="{HEIGHT - TOP - BOTTOM}" fill="#ffffff" stroke="#888888"/>',
     ]
-    for value, label in x_axis.ticks():
-        x = x_axis(value)
-        parts.append(f'<line x1="{x:.0f}" y1="{HEIGHT - BOTTOM}" x2="{x:.0f}" '
-                     f'y2="{HEIGHT - BOTTOM + 4}" stroke="#888888"/>')
-        parts.append(_text(x, HEIGHT - BOTTOM + 15, label, anchor="middle"))
-    for value, label in y_axis.ticks():
-        y = y_axis(value)
-        parts.append(f'<line x1="{LEFT}" y1="{y:.0f}" x2="{WIDTH - RIGHT}" y2="{y:.0f}" '
-                     'stroke="#eeeeee"/>')
-        parts.append(_text(LEFT - 4, y + 3, label, anchor="end"))
+    # Ticks, grid lines and their labels grouped: one path each, anchors set once.
+    x_ticks = [(x_axis(value), label) for value, label in x_axis.ticks()]
+    y_ticks = [(y_axis(value), label) for value, label in y_axis.ticks()]
+    marks = "".join(f"M{x:.0f} {HEIGHT - BOTTOM}v4" for x, _ in x_ticks)
+    grid = "".join(f"M{LEFT} {y:.0f}H{WIDTH - RIGHT}" for y, _ in y_ticks)
+    parts.append(f'<path d="{marks}" stroke="#888888"/><path d="{grid}" stroke="#eeeeee"/>')
+    parts.append('<g text-anchor="middle">' + "".join(
+        _text(x, HEIGHT - BOTTOM + 15, label) for x, label in x_ticks) + "</g>")
+    parts.append('<g text-anchor="end">' + "".join(
+        _text(LEFT - 4, y + 3, label) for y, label in y_ticks) + "</g>")
     if plot.symlog is not None:  # the y = x diagonal: where right elements sit
         low, high = max(x_axis.low, y_axis.low), min(x_axis.high, y_axis.high)
         ends = [x_axis.start + (v - x_axis.low) / (x_axis.high - x_axis.low)
@@ -371,7 +373,8 @@ def _marker(series: Series, px: float, py: float, tip: str) -> str:
     if series.marker == "cross":
         return (f'<path d="M{px - 4:.0f} {py - 4:.0f}l8 8m0-8l-8 8" '
                 f'stroke="{series.colour}" stroke-width="2">{title}</path>')
-    return f'<circle cx="{px:.0f}" cy="{py:.0f}" r="3" fill="{series.colour}">{title}</circle>'
+    circle = f'<circle cx="{px:.0f}" cy="{py:.0f}" r="3" fill="{series.colour}"'
+    return f"{circle}>{title}</circle>" if title else f"{circle}/>"
 
 
 def _off_scale(series: Series, x_axis: _Axis, lift: int) -> str:
