@@ -42,8 +42,8 @@ DIAGNOSES_DOC = "docs/diagnoses.md"
 
 
 def doc_link(code: str) -> str:
-    """The address of ``code``'s section in docs/diagnoses.md (anchors are the codes)."""
-    return f"{DIAGNOSES_DOC}#{code.replace('_', '-')}"
+    """The address of ``code``'s section in docs/diagnoses.md (each has ``<a id="code">``)."""
+    return f"{DIAGNOSES_DOC}#{code}"
 
 
 def report_kind(report: Any) -> str:
