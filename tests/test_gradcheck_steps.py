@@ -71,3 +71,18 @@ def test_a_planted_element_is_still_found_exactly():
 
     report = gradcheck(planted, params)
     assert [b["flagged"] for b in report.blocks] == [[3 * 16 + 4], [], [], []]
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_zero_initialised_weights_under_a_squared_relu_are_no_false_alarm(mode):
+    """relu(w·x)² at w = 0 is C¹, not C²: central differences err by O(h) there."""
+    x = np.array([1.0, -2.0, 0.5, 3.0])
+
+    def cost(w, factor=1.0):
+        z = np.maximum(w * x, 0)
+        return float(np.sum(z**2)), factor * 2 * z * x
+
+    w = np.zeros(4)
+    assert gradcheck(cost, w, mode=mode).passed
+    w = np.array([0.0, -0.3, 0.2, 0.1])  # 0.0 still among them
+    assert not gradcheck(lambda v: cost(v, 1.5), w, mode=mode).passed

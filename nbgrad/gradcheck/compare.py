@@ -62,3 +62,8 @@ def fit_scale(analytic: np.ndarray, numeric: np.ndarray) -> tuple[float, float]:
         return math.nan, math.inf
     c = float(analytic @ numeric) / norm_n
     return c, float(np.linalg.norm(analytic - c * numeric)) / norm_a
+
+
+def is_sign_flip(c: float, residual: float) -> bool:
+    """``c`` is −1 to within what the fit can tell (−1.008 is a scale, not a flipped sign)."""
+    return math.isfinite(c) and abs(c + 1) <= 10 * residual + 1e-6

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from nbgrad.gradcheck.checks import BlockCheck
-from nbgrad.gradcheck.compare import FIT_RESIDUAL, explains_scale, fit_scale
+from nbgrad.gradcheck.compare import FIT_RESIDUAL, explains_scale, fit_scale, is_sign_flip
 from nbgrad.gradcheck.heatmap import layout
 from nbgrad.gradcheck.noise import Noise
 
@@ -341,7 +341,7 @@ def _scale(ev: Evidence) -> Match | None:
         return None
     others = int((ev.usable & ~ev.flagged).sum())
     rest = f"; the other {others} checked element(s) agree" if others else ""
-    if abs(c + 1) < FIT_RESIDUAL:
+    if is_sign_flip(c, residual):
         return Match(
             SIGN_FLIP,
             f"{ev.name}: analytic ≈ −numeric at {ev.n} element(s) (residual {residual:.1g})"
@@ -393,7 +393,7 @@ def _scale_besides_regulariser(ev: Evidence) -> Match | None:
     lam = k / (1 - c)
     if lam <= 0:
         return None
-    if abs(c + 1) < FIT_RESIDUAL:
+    if is_sign_flip(c, residual):
         return Match(
             SIGN_FLIP,
             f"{ev.name}: analytic ≈ −(numeric − λθ) + λθ with λ = {lam:.4g}{where} over all "

@@ -63,7 +63,7 @@ import numpy as np
 from nbgrad.backend import array_module, to_numpy
 from nbgrad.gradcheck import full
 from nbgrad.gradcheck.checks import BlockCheck, Directions, PartCheck
-from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale, relative_error
+from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale, is_sign_flip, relative_error
 from nbgrad.gradcheck.evaluate import CostCalls, Where
 from nbgrad.gradcheck.numeric import DOMAIN_TRIES
 from nbgrad.gradcheck.params import Block, ParamSet
@@ -408,7 +408,7 @@ def whole_block_pattern(tests: list[Test]) -> tuple[str, float] | None:
     if residual >= FIT_RESIDUAL:
         return None
     c = 1.0 + k
-    return ("sign_flip", -1.0) if abs(c + 1) < FIT_RESIDUAL else ("scale", c)
+    return ("sign_flip", -1.0) if is_sign_flip(c, residual) else ("scale", c)
 
 
 @dataclass

@@ -198,6 +198,12 @@ class Passes:
         self.point.cost.expect(2 * indices.size)
         small = self.differences(indices, self.policy.small(self.values(indices)))
         keep_better(check, indices, small.numeric, small.step)
+        # At a point where the cost is smooth on each side only (ReLU² at 0: C¹, not C²) the
+        # central difference errs by O(h), not O(h²): extrapolated linearly to h = 0 it lands
+        # on the derivative; a wrong gradient stays as far from it as before.
+        ratio = first.step[doubtful] / small.step
+        linear = small.numeric + (small.numeric - first.numeric[doubtful]) / (ratio - 1)
+        keep_better(check, indices, linear, small.step)
         check.kink[indices] = _on_kink(small, first.jump[doubtful], check.analytic[indices],
                                        self.policy)
         return small
