@@ -84,7 +84,7 @@ OPS = (
     "state['queue'].appendleft(i)",
     "state['nested']['k'].insert(0, i)",
     "state[f'k{i}'] = i",
-    "state.pop('xs', None)",
+    "state.pop(f'k{i - 1}', None)",
     "slot.a += i",
     "slot.b.append(i)",
     "Counter.total += i",

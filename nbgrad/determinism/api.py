@@ -160,7 +160,7 @@ class _Check:
             return self._error_report(runs=1, tracked=_tracked_names(run0, runner.tracked),
                                       record=run0, backend=backend)
         try:
-            after = Snapshot.take(namespace)
+            after = Snapshot.take(namespace, baseline=before)
         except SnapshotError as exc:
             raise SnapshotError(f"run 0 completed and its results are in the namespace, but no "
                                 f"rerun was made: {exc}") from exc

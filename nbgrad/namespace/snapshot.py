@@ -368,6 +368,22 @@ def _is_plain_data(obj: Any, depth: int = 0) -> bool:
                if not isinstance(item, _SCALARS))
 
 
+def _same_bytes(array: Any, saved: Any) -> bool:
+    """Bit-identical contents (NaNs included), compared where the data lives."""
+    if saved is None or array.shape != saved.shape or array.dtype != saved.dtype:
+        return False
+    xp = array_module(array)
+    if not (array.flags.c_contiguous and saved.flags.c_contiguous) or not array.size:
+        return bool(array.size == 0 or xp.array_equal(array, saved, equal_nan=True))
+    left, right = array.reshape(-1).view(xp.uint8), saved.reshape(-1).view(xp.uint8)
+    return all(bool(xp.array_equal(left[i:i + _COMPARE_CHUNK], right[i:i + _COMPARE_CHUNK]))
+               for i in range(0, left.size, _COMPARE_CHUNK))  # no state-sized temporary
+
+
+#: Bytes compared at a time by :func:`_same_bytes`.
+_COMPARE_CHUNK = 8 * 2**20
+
+
 def _outermost(paths: list[Path]) -> list[Path]:
     """Drop paths inside another listed path (``history`` covers ``history['loss']``)."""
     listed = set(paths)
@@ -446,15 +462,22 @@ class Snapshot:
         self.generators = walk.generators
         self._containers = walk.containers
         self.rng = rng
-        self.nbytes = sum(entry.saved.nbytes for entry in self.arrays)
+        self.nbytes = sum(entry.saved.nbytes for entry in self.arrays
+                          if entry.saved is not None)
 
     @classmethod
     def take(cls, namespace: dict, names: Iterable[str] | None = None, *,
-             include_rng: bool = True, max_bytes: int | None = None) -> Snapshot:
+             include_rng: bool = True, max_bytes: int | None = None,
+             baseline: Snapshot | None = None) -> Snapshot:
         """Record ``namespace`` (or only the top-level names that ``names`` start from).
 
-        Raises :class:`~nbgrad.errors.SnapshotError`, before copying anything,
-        when the array copies would exceed ``max_bytes`` or the free memory.
+        With ``baseline`` (an earlier snapshot of the same namespace), only arrays
+        changed in place since then are copied: an array whose bytes still equal
+        the baseline's copy shares that copy (comparing runs at memory bandwidth;
+        copying into fresh memory is page-fault bound), and an array created since
+        the baseline is not copied at all — nothing that the baseline's state
+        reaches can write it.  Raises :class:`~nbgrad.errors.SnapshotError`, before
+        copying anything, when the copies would exceed ``max_bytes`` or the free memory.
         """
         roots = None if names is None else {parse_path(n)[0][1] for n in names}
         bindings = {
@@ -465,8 +488,17 @@ class Snapshot:
         walk.seen.add(id(namespace))  # `G = globals()`: the bindings are handled on their own
         for name, value in bindings.items():
             walk.visit(value, (("name", name),))
-        _check_fits(walk.arrays, max_bytes)
+        earlier = {} if baseline is None else {id(e.array): e for e in baseline.arrays}
+        to_copy = []
         for entry in walk.arrays:
+            prior = earlier.get(id(entry.array))
+            if baseline is None or (prior is not None and not _same_bytes(entry.array,
+                                                                          prior.saved)):
+                to_copy.append(entry)
+            elif prior is not None:
+                entry.saved = prior.saved
+        _check_fits(to_copy, max_bytes)
+        for entry in to_copy:
             entry.saved = entry.array.copy()
         rng = RngStates.capture(walk.generators) if include_rng else None
         return cls(bindings, roots, walk, rng)
@@ -497,7 +529,8 @@ class Snapshot:
     @staticmethod
     def restore_array(entry: ArrayEntry) -> None:
         """Copy the saved bytes back into the original array object."""
-        if entry.array.shape == entry.saved.shape and entry.array.flags.writeable:
+        if entry.saved is not None and entry.array.shape == entry.saved.shape and \
+                entry.array.flags.writeable:
             array_module(entry.array).copyto(entry.array, entry.saved, casting="no")
 
 
