@@ -71,6 +71,9 @@ def test_a_planted_element_is_still_found_exactly():
 
     report = gradcheck(planted, params)
     assert [b["flagged"] for b in report.blocks] == [[3 * 16 + 4], [], [], []]
+    wrong, *right = report.blocks[0]["worst"]
+    assert wrong["index"] == 3 * 16 + 4 and wrong["standard_errors"] > 1e3
+    assert all(item["standard_errors"] < 100 for item in right)
 
 
 @pytest.mark.parametrize("mode", ["full", "fast"])

@@ -37,11 +37,27 @@ def element(check: BlockCheck, i: int) -> dict[str, Any]:
         "numeric": json_float(np.real(numeric)),
         "rel_error": json_float(check.rel_error[i]),
         "step": json_float(check.step[i]),
+        "standard_errors": json_float(standard_errors(check, i)),
     }
     if check.block.is_complex:
         entry["analytic_imag"] = json_float(np.imag(analytic))
         entry["numeric_imag"] = json_float(np.imag(numeric))
     return entry
+
+
+def standard_errors(check: BlockCheck, i: int) -> float:
+    """How many rounding standard errors ``|analytic − numeric|`` is at element ``i``.
+
+    The numeric derivative's standard error at step ``h`` is the cost's absolute
+    precision over the step, ``ε·|C|/h`` (ε widened to the measured noise): the
+    element's resolution floor times the tolerance.  A right element sits within
+    a few; a wrong one thousands away.  NaN where nothing was checked.
+    """
+    sigma = float(check.floor[i]) * check.tolerance
+    difference = float(np.max(np.abs(np.atleast_1d(check.analytic[i] - check.numeric[i]))))
+    if not np.isfinite(difference) or not sigma > 0:
+        return float("nan")
+    return difference / sigma
 
 
 def worst_elements(check: BlockCheck, limit: int = MAX_WORST) -> list[int]:
