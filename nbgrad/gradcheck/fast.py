@@ -11,33 +11,37 @@ block's real coordinates and random weights ``w`` the test moves only ``S``:
 difference is ``e · (Δ₊ + Δ₋)`` for the gradient error ``e``, plus O(h³)
 truncation and rounding.  A test *fails* when ``|A − D|`` exceeds the
 tolerance relative to ``max(|A|, |D|)`` (with the floor of
-:mod:`nbgrad.gradcheck.compare`), and the truncation is removed before it
-counts: a failing test is repeated at half the step with the same weights, and
-the discrepancy extrapolated, ``E = (8·r(h/2) − r(h)) / 3``, keeping the part
-linear in the step (a gradient error) and dropping the cubic part (truncation).
+:mod:`nbgrad.gradcheck.compare`).  A failing whole-block test is repeated at
+half the step with the same weights: the discrepancy extrapolated,
+``E = (8·r(h/2) − r(h)) / 3``, keeps the part linear in the step (a gradient
+error) and drops the cubic part (truncation), and one-sided changes that
+disagree as much per unit step at ``h/2`` as at ``h`` mean a kink along the
+direction (tied maxima, a ReLU at 0), which is no failure: the elements of
+such a block are then sampled one by one, as full mode would check them.
 
-**Verdict.**  :data:`DIRECTIONS` tests over the whole block.  When they fail
-alike — ``A ≈ c·D`` in every direction — the whole block is scaled (or
-sign-flipped, or zero) and localising element by element would only
-enumerate it; that is reported from the directions alone.
+**Verdict.**  Up to :data:`DIRECTIONS` tests over the whole block; the first
+confirmed failure ends it (≤ 10 calls with the base point and the noise
+repeats).  A first failure too large for a few elements (relative error above
+:data:`WIDESPREAD`) is tested against a second direction: when both fail alike,
+``A ≈ c·D``, a block-wide pattern is the hypothesis, checked on
+:data:`EVIDENCE` + :data:`EVIDENCE` elements one by one, and claimed for them only.
 
-**Localisation** is adaptive group testing: a failing range of coordinates is
-split in halves, each half is tested with fresh weights, and failing halves
-are split again, down to :data:`LEAF` coordinates, which are then checked one
-by one with full mode's confirmed differences (:mod:`nbgrad.gradcheck.full`):
-an element is flagged only after that element-wise confirmation.  ``k`` wrong
-elements among ``N`` cost about ``6·k·log₂(N)`` evaluations (two halves tested
-per level, the failing one confirmed): one wrong element among a million took
-168 evaluations in all — verdict 16, search about 115, element confirmation
-and the step curve the rest — instead of two million.
+**Localisation** is adaptive group testing along the failing direction: the
+left half of a failing range is tested with the parent's own weights, the
+right half's changes are the parent's minus the left's (one pair of calls per
+split), and failing halves are split again down to single coordinates, which
+are checked with full mode's passes (:mod:`nbgrad.gradcheck.full`): an element
+is flagged only after that.  ``k`` wrong elements among ``N`` cost about
+``2·k·log₂(N/k)`` calls plus ``≤ 8`` per element: 1 / 3 / 10 wrong among 10⁶
+took 60 / 146 / 434 calls in all (``benchmarks/RESULTS_gradcheck.md``).  No
+step curve is drawn.
 
-**False negatives by cancellation** (two wrong elements whose contributions
-cancel within a group) are made improbable by the weights: random signs times
-magnitudes drawn uniformly from [0.5, 1.5], fresh for every test, so no exact
-cancellation survives a redraw and no element gets a near-zero weight.  A
-failing range whose two halves both pass (the errors cancelled, or each half
-stays below the tolerance) is retested once with new weights and otherwise
-reported as not localised — unless its failure was no larger than the cost's
+**Cancellation.**  Errors of one half can cancel under the parent's weights
+(random signs times magnitudes in [0.5, 1.5]).  A final test with fresh weights
+over the whole block, the errors already found subtracted, catches what the
+search missed: the block is then reported as not fully localised
+(``cancelled``).  A failing range neither of whose halves fails is reported
+as not localised — unless its failure was no larger than the cost's
 rounding (:data:`~nbgrad.gradcheck.steps.ROUNDING_ULPS` times ``2·ε·|C|``, a
 float16 forward pass): that range is reported as ``rounding_limited`` and not
 counted as wrong.  A step whose cost is NaN or infinite left the cost's domain
@@ -48,6 +52,14 @@ everywhere and says so.
 Sensitivity: the verdict sees an element error ``e_k`` against the whole
 projection ``a·w``, whose size is about ``‖a‖``, so fast mode detects element
 errors larger than about ``tol·‖a‖``; smaller ones need ``mode="full"``.
+
+References: adaptive group testing — D.-Z. Du and F. K. Hwang, *Combinatorial
+Group Testing and Its Applications* (2000), ch. 2 (binary splitting);
+randomised directional derivative checks — the "fast mode" of
+``torch.autograd.gradcheck``.
+
+>>> _rel(2.0, 1.0, floor=0.0)  # a directional test's relative error: |A − D| / max(|A|, |D|)
+0.5
 """
 
 from __future__ import annotations

@@ -12,7 +12,18 @@ A noisy cost is then treated as a cost of lower precision (see
 :func:`nbgrad.gradcheck.steps.precision`): steps and tolerance widen, the
 report gets the ``noisy`` diagnosis and a finding that says so.  Beyond
 :data:`TOO_NOISY` the widened tolerance would accept almost anything, so the
-check fails instead of passing a gradient it cannot vouch for.
+check fails instead of passing a gradient it cannot vouch for.  A cost that
+*changes* at the fixed point rather than jitters is a drift (``first_call``,
+``trend``): no element verdict is possible, and the report says why.
+
+References: estimating the noise of a computed function from repeated
+evaluations — J. J. Moré and S. M. Wild, "Estimating computational noise",
+SIAM J. Sci. Comput. 33(3), 2011.
+
+>>> Noise(floor=1.0, repeats=3, values=(1.0, 2.0, 2.0, 2.0)).drift
+'first_call'
+>>> Noise(floor=1e-9, repeats=3, values=(1.0, 1.0 + 1e-9, 1.0, 1.0 - 1e-9)).drift is None
+True
 """
 
 from __future__ import annotations

@@ -14,6 +14,15 @@ point.  :func:`richardson` combines two central differences at ``h`` and
 ``h/2`` into an O(h⁴) estimate, and :func:`step_curve` scans the step size for
 one element to draw the classic V: truncation error on the right, rounding
 error on the left.
+
+References: L. F. Richardson, "The deferred approach to the limit", Phil. Trans.
+R. Soc. A 226 (1927); the ε^(1/3) balance of a central difference — Nocedal &
+Wright, *Numerical Optimization* (2006), §8.1.
+
+>>> h = np.array([0.1]); coarse = Differences(h, np.array([1.01]), h, h, h, h)
+>>> fine = Differences(h, np.array([1.0025]), h, h, h / 2, h)
+>>> richardson(coarse, fine)  # D(h) = 1 + h², D(h/2) = 1 + h²/4: extrapolated to 1
+array([1.])
 """
 
 from __future__ import annotations
