@@ -434,7 +434,8 @@ def source_context(div: dict[str, Any]) -> str:
         text = f"{number:>5} | {html.escape(item['text'])}"
         if item["line"] is not None and item["line"] == div["line"]:
             text = (f'<span class="nbgrad-divergent-line" style="background-color: '
-                    f'{fmt.HIGHLIGHT}; color: {fmt.TEXT}; font-weight: bold">{text}</span>')
+                    f'{fmt.HIGHLIGHT}; color: {fmt.TEXT}; font-weight: bold; '
+                    f'border-left: 3px solid #d62728">{text}</span>')
         rendered.append(text)
     return f'<pre class="nbgrad-source" style="{PRE_STYLE}">' + "\n".join(rendered) + "</pre>"
 
