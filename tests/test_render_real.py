@@ -61,7 +61,8 @@ def test_real_gradient_report_marks_theta2_bias_column(gradient_report: dict) ->
     heatmap = page.split("Theta2 (3×6)")[1].split("</table>")[0]
     rows = re.split(r"<tr[ >]", heatmap)[2:]
     assert [row.count('class="nbgrad-fail"') for row in rows] == [1, 1, 1]
-    assert all(row.split("<td ")[1].find('class="nbgrad-fail"') >= 0 for row in rows)
+    # The first cell after the row label is the failing one: the bias column.
+    assert all(row.split("<td ")[2].find('class="nbgrad-fail"') >= 0 for row in rows)
     assert html.escape(gradient_report["headline"]) in page
     assert gradient_report["headline"] in bundle["text/plain"]
     widget = report_widget(gradient_report)
