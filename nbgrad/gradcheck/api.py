@@ -36,6 +36,7 @@ from nbgrad.gradcheck.diagnoses import diagnose_block, noise_finding
 from nbgrad.gradcheck.evaluate import CostCalls
 from nbgrad.gradcheck.noise import Noise, measure
 from nbgrad.gradcheck.params import Block, ParamSet, Snapshot, collect, preserved
+from nbgrad.gradcheck.shadow import shadow_check
 from nbgrad.gradcheck.steps import StepPolicy, machine_epsilon, tolerance
 from nbgrad.gradcheck.summary import RunInfo, report_document
 from nbgrad.gradcheck.taylor import Probe, taylor_test
@@ -107,6 +108,7 @@ class Measured:
     noise: Noise
     curve: dict[str, Any] | None
     taylor: list[dict[str, Any] | None]
+    notes: list[dict[str, Any]]  # findings about the run: the float64 shadow's
 
 
 def _measure(
@@ -133,11 +135,12 @@ def _measure(
 
         if noise.drift:  # a cost that changes at a fixed point: no difference means anything
             unchecked = _unchecked(paramset, gradients)
-            return Measured(unchecked, thetas, noise, None, [None] * len(thetas))
+            return Measured(unchecked, thetas, noise, None, [None] * len(thetas), [])
         checks = _compare(paramset, gradients, f0, cost, eps_of, rtol, mode, seed)
         if noise.too_noisy:  # element verdicts would be noise: none is claimed wrong
             for part in (part for check in checks for part in check.parts):
                 part.flagged[:] = False
+        notes = [] if noise.noisy else shadow_check(paramset, checks, cost.fun, cost)
         # Fast mode's budget skips the step curve: its element checks already confirm.
         curve = curve_for_worst(checks, f0, cost, eps_of) if mode == "full" else None
         # Fast mode's verdict budget has no room for STEPS more calls per block.
@@ -148,7 +151,7 @@ def _measure(
             if mode == "full" else None
             for check in checks
         ]
-    return Measured(checks, thetas, noise, curve, taylor)
+    return Measured(checks, thetas, noise, curve, taylor, notes)
 
 
 def _report(measured: Measured, run: RunInfo,
@@ -166,6 +169,7 @@ def _report(measured: Measured, run: RunInfo,
         position = 0 if noise.too_noisy or noise.drift else len(findings)
         tolerance = max(check.tolerance for check in checks)
         findings.insert(position, noise_finding(noise, tolerance))
+    findings.extend(measured.notes)
     for diagnosis, taylor in zip(diagnoses, measured.taylor, strict=True):
         diagnosis.taylor = taylor
     document = report_document(checks, diagnoses, findings, measured.curve, run)
