@@ -174,3 +174,13 @@ def test_a_field_of_the_wrong_type_is_reported() -> None:
     report["per_step_collapsed"] = 7
     with pytest.raises(ReportFormatError, match="wrong type"):
         render_text(report)
+
+
+def test_the_divergent_line_names_its_file_and_how_much_of_the_array_differs() -> None:
+    from nbgrad.report.html import render_html
+
+    report = json.loads((FIXTURES[0].parent / "determinism_uninitialized_memory.json").read_text())
+    div = report["first_divergence"]
+    div.update(file="rnn_model.py", fraction_differing=0.004)
+    for page in (render_text(report), render_html(report)):
+        assert f"line {div['line']} of rnn_model.py, <1% of its elements differ" in page

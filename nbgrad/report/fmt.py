@@ -101,6 +101,20 @@ def step_difference(step: dict[str, Any]) -> str:
     return num(step["max_abs_diff"])
 
 
+def divergence_place(div: dict[str, Any]) -> str:
+    """``step 0, variable dLdb_c, function bptt, line 63 (model.py), 50% of its elements``."""
+    where = f"step {div['step']}, variable {div['variable']}"
+    if div["function"]:
+        where += f", function {div['function']}"
+    if div["line"] is not None:
+        where += f", line {div['line']}"
+    if div.get("file"):
+        where += f" of {div['file']}"
+    if div.get("fraction_differing") is not None:
+        where += f", {share(div['fraction_differing'])} of its elements differ"
+    return where
+
+
 def first_fraction(variable: dict[str, Any]) -> str:
     """Share of a variable's elements differing at its first divergent step (``variables``)."""
     if variable["first_step"] is None:

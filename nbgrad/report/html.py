@@ -374,11 +374,7 @@ def error_section(error: dict[str, Any] | None) -> str:
 def divergence_section(div: dict[str, Any] | None) -> str:
     if div is None:
         return ""
-    where = f"step {div['step']}, variable {div['variable']}"
-    if div["function"]:
-        where += f", function {div['function']}"
-    if div["line"] is not None:
-        where += f", line {div['line']}"
+    where = fmt.divergence_place(div)
     return (
         heading("First divergence")
         + f'<p style="margin: 2px 0">{html.escape(where)}. Cause: '

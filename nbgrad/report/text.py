@@ -167,11 +167,7 @@ def _error(error: dict[str, Any] | None) -> list[str]:
 def _divergence(div: dict[str, Any] | None) -> list[str]:
     if div is None:
         return []
-    where = f"step {div['step']}, variable {div['variable']}"
-    if div["function"] is not None:
-        where += f", in {div['function']}"
-    if div["line"] is not None:
-        where += f", line {div['line']}"
+    where = fmt.divergence_place(div)
     lines = [
         f"first divergence: {where}",
         f"cause: {div['cause']} ({fmt.percent(div['cause_confidence'])}): {div['explanation']}",
