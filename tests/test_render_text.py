@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -183,4 +184,5 @@ def test_the_divergent_line_names_its_file_and_how_much_of_the_array_differs() -
     div = report["first_divergence"]
     div.update(file="rnn_model.py", fraction_differing=0.004)
     for page in (render_text(report), render_html(report)):
-        assert f"line {div['line']} of rnn_model.py, <1% of its elements differ" in page
+        assert f"line {div['line']} of rnn_model.py, <1% of its elements differ" in \
+            html.unescape(page)
