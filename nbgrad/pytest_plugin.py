@@ -114,7 +114,7 @@ class _NotebookItemBase(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.name}::{self.name}"
+        return self.path, None, self.name
 
 
 class CheckItem(_NotebookItemBase):

@@ -9,6 +9,7 @@ server reads.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -59,10 +60,14 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_examples_pass_under_xdist_and_junit_xml_lists_every_check(tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
-    result = pytest_run("--nbgrad", str(EXAMPLES_DIR), "-n", "2", f"--junitxml={junit}",
+    result = pytest_run("--nbgrad", str(EXAMPLES_DIR), "-n", "2", "-v", f"--junitxml={junit}",
                         cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 workers" in result.stdout
+    workers = re.findall(r"\[(gw\d)\] .*?PASSED \S*?([\w.]+\.ipynb)::", result.stdout)
+    by_notebook = {name: {w for w, n in workers if n == name} for _, name in workers}
+    assert len(by_notebook) == len(list(EXAMPLES_DIR.glob("*.ipynb")))
+    assert all(len(used) == 1 for used in by_notebook.values()), by_notebook  # one kernel each
     cases = junit_cases(junit)
     for path in sorted(EXAMPLES_DIR.glob("*.ipynb")):
         cells = check_cells(nbformat.read(path, as_version=4))
