@@ -7,8 +7,15 @@ in the namespace (as hand-written BPTT code does) and updates the kernel with
 Adam.  The tracked state is well over 64 MB.  Also measures the digest
 throughput on the host and, when CuPy sees a GPU, on the device.
 
-    python benchmarks/bench_determinism.py            # print the table
+A second table sizes the state itself (issue 13's cost goals): a loop of
+``--steps`` steps over parameters totalling 256 MB (and 1 GiB with ``--large``),
+updated in place, timed against two plain runs, with the check's extra peak
+memory (``tracemalloc``, which numpy reports its buffers to) as a multiple of
+the state.
+
+    python benchmarks/bench_determinism.py            # print the tables
     python benchmarks/bench_determinism.py --write    # also update RESULTS_determinism.md
+    python benchmarks/bench_determinism.py --large    # add the 1 GiB row (needs ~4 GiB)
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import os
 import platform
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -191,6 +199,66 @@ def measure(xp: Any, label: str, sizes: dict[str, int], runs: int = 2,
     }
 
 
+STATE_SETUP = """\
+import numpy as np
+params = {{f"W{{k}}": np.full({n}, 0.5 + k) for k in range(4)}}
+losses = []
+"""
+
+STATE_CELL = """\
+for step in range({steps}):
+    for W in params.values():
+        W *= 0.999
+        W += 0.001
+    losses.append(float(params["W0"][0]))
+"""
+
+
+def state_namespace(megabytes: int) -> dict[str, Any]:
+    namespace: dict[str, Any] = {}
+    exec(STATE_SETUP.format(n=megabytes * 2**20 // 8 // 4), namespace)
+    return namespace
+
+
+def measure_state(megabytes: int, steps: int, repeats: int = 2) -> dict[str, Any]:
+    """Wall-time ratio and extra peak memory of a check on ``megabytes`` of state."""
+    cell = STATE_CELL.format(steps=steps)
+    plain = checked = float("inf")
+    for _ in range(repeats):
+        spent = 0.0
+        for _ in range(2):
+            namespace = state_namespace(megabytes)
+            start = time.perf_counter()
+            exec(cell, namespace)
+            spent += time.perf_counter() - start
+        plain = min(plain, spent)
+        namespace = state_namespace(megabytes)
+        start = time.perf_counter()
+        report = check_determinism(cell, namespace, runs=2)
+        checked = min(checked, time.perf_counter() - start)
+        del namespace
+    namespace = state_namespace(megabytes)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    check_determinism(cell, namespace, runs=2)
+    peak = tracemalloc.get_traced_memory()[1] - before
+    tracemalloc.stop()
+    state = megabytes * 2**20
+    return {"state_mb": megabytes, "steps": steps, "plain_s": plain, "check_s": checked,
+            "ratio": checked / plain, "extra_peak": peak / state,
+            "deterministic": report.to_dict()["deterministic"]}
+
+
+def state_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| state | steps | 2 plain runs | check (runs=2) | wall ratio | extra peak memory "
+             "| deterministic |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['state_mb']} MB | {r['steps']} | {r['plain_s']:.2f} s | "
+                     f"{r['check_s']:.2f} s | {r['ratio']:.2f}× | {r['extra_peak']:.2f}× state "
+                     f"| {r['deterministic']} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| backend | tracked state | steps | 2 plain runs | check (runs=2) | wall ratio | "
              "CPU-time ratio | nbgrad's own work | deterministic | digest throughput |",
@@ -207,6 +275,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="update RESULTS_determinism.md")
+    parser.add_argument("--large", action="store_true", help="also 1 GiB of state")
+    parser.add_argument("--steps", type=int, default=50, help="steps of the state-size loop")
     args = parser.parse_args()
     rows = [measure(np, "numpy (CPU)", {"T": 20, "H": 64, "M": 32, "steps": 3})]
     cupy = cupy_module()
@@ -215,6 +285,10 @@ def main() -> None:
     else:
         print("CuPy/GPU not available: GPU variant skipped", file=sys.stderr)
     text = table(rows)
+    sized = [measure_state(256, args.steps)]
+    if args.large:
+        sized.append(measure_state(1024, args.steps))
+    text += "\n\nState size (numpy, parameters updated in place):\n\n" + state_table(sized)
     print(text)
     if args.write:
         machine = (f"{platform.machine()}, {os.cpu_count()} cores, load average "
@@ -246,6 +320,9 @@ On a shared 2-core machine the plain runs alone vary by ±40 % from one repeat t
 chunks hashed on all cores) over a 256 MB buffer; on the GPU the device digest kernel
 (16 bytes per array come back to the host).  Timings are the best of three.
 A "CuPy (GPU)" row is added when CuPy sees a CUDA device; {gpu_note}
+*extra peak memory*: the check's peak traced allocation (``tracemalloc``) above what the
+namespace held before, as a multiple of the state; goal ≤ 1.5×.  The state-size loop
+updates its four parameter arrays in place, so run 0's end snapshot must copy them all.
 """
 
 

@@ -176,3 +176,14 @@ def test_every_cause_in_the_table_has_words_detection_and_a_fix():
         fix = cause.fix(FixContext("x = np.empty(3)", 3, None, None, [], {}, "numpy", ""))
         assert cause.code == code and cause.words and cause.detection
         assert fix["summary"] and set(fix) == {"kind", "summary", "line", "before", "after"}
+
+
+def test_the_chaos_probe_puts_the_divergence_beside_what_one_ulp_spreads_to():
+    race = check(THREAD_CELL, cell_namespace(THREAD_SETUP, "chaos-race"), runs=4)
+    chaos = race.first_divergence["chaos"]
+    assert chaos["nudged"].startswith("chunks[") and chaos["observed"] < 1e-3, chaos
+    assert chaos["ratio"] is None or chaos["ratio"] < 1e6, chaos  # rounding-sized, both
+    garbage = check(TRAIN_CELL, cell_namespace(SEED000_SETUP, "chaos-seed000"))
+    words = garbage.first_divergence["chaos"]["words"]
+    assert any(w in words for w in ("beyond rounding", "NaN", "does not explain")), words
+    assert "own chaos" not in words

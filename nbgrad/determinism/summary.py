@@ -10,6 +10,7 @@ gradient checker.
 from __future__ import annotations
 
 import linecache
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,6 +211,9 @@ def chaos_words(observed: float | None, spread: float | None, step: int) -> str:
         return (f"a 1-ULP nudge leaves this loop bit-identical up to step {step}: rounding "
                 f"alone does not explain this divergence")
     ratio = observed / spread
+    if not math.isfinite(ratio) or ratio >= 1e12:
+        return (f"the divergence ({observed:.2g}) is far beyond rounding: a 1-ULP nudge spreads "
+                f"to {spread:.2g} by step {step}")
     if ratio >= 100:
         return (f"this divergence is {ratio:.0e}× what rounding alone produces by step {step}")
     if ratio <= 10:
