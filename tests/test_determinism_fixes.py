@@ -187,3 +187,17 @@ def test_the_chaos_probe_puts_the_divergence_beside_what_one_ulp_spreads_to():
     words = garbage.first_divergence["chaos"]["words"]
     assert any(w in words for w in ("beyond rounding", "NaN", "does not explain")), words
     assert "own chaos" not in words
+
+
+def test_threads_the_cell_leaves_running_are_reported_and_the_check_does_not_hang():
+    ns = cell_namespace("import threading\nimport time\nimport numpy as np\nw = np.ones(2)\n"
+                        "stop = threading.Event()\n", "threads-left")
+    cell = ("worker = threading.Thread(target=stop.wait, name='prefetch', daemon=True)\n"
+            "worker.start()\nfor i in range(3):\n    w = w * 0.5\n")
+    try:
+        data = check(cell, ns).to_dict()
+    finally:
+        ns["stop"].set()
+    assert data["deterministic"]
+    assert data["concurrency"]["threads"] == ["prefetch"]
+    assert "still running" in data["concurrency"]["message"]

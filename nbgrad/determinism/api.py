@@ -234,6 +234,8 @@ class _Check:
                 "detail": f"bit-identical at all {len(run0.steps)} step(s)"}]
         if confirmed is not None:
             report["experiments"].insert(1, confirmed)
+        if run0.threads or run0.processes:
+            report["concurrency"] = _concurrency(run0)
         if compare_numpy:
             self.phase = "the numpy comparison run"
             report["comparison"], _ = compare_with_numpy(runner, run0)
@@ -370,6 +372,20 @@ def _tracked_names(record: RunRecord, tracked: list[Path]) -> list[str]:
         name = format_path(path)
         names += [n for n in present if n == name or n.startswith(f"{name}.")]
     return list(dict.fromkeys(names))
+
+
+def _concurrency(run0: RunRecord) -> dict[str, Any]:
+    """Threads and processes the plain run started and left running (never waited for)."""
+    words = []
+    if run0.threads:
+        shown = ", ".join(run0.threads[:4]) + (", ..." if len(run0.threads) > 4 else "")
+        words.append(f"{len(run0.threads)} thread(s) ({shown})")
+    if run0.processes:
+        words.append(f"{run0.processes} child process(es)")
+    return {"threads": run0.threads, "processes": run0.processes,
+            "message": f"the cell started {' and '.join(words)} that were still running when "
+                       f"it finished; nbgrad does not wait for them, and every rerun starts "
+                       f"its own: results they write later are not compared"}
 
 
 def _read_poison(rerun: RunRecord, confirmed: dict[str, Any] | None) -> dict[int, list[str]]:

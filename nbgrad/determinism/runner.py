@@ -13,7 +13,9 @@ import array
 import builtins
 import copy
 import io
+import multiprocessing
 import sys
+import threading
 import warnings
 from collections import deque
 from collections.abc import Iterator
@@ -48,6 +50,10 @@ _MUTABLE = (list, dict, deque, array.array)
 #: Per-step copies kept so the size of a difference can be reported.
 KEEP_VALUE_BYTES = 4 * 2**20
 KEEP_TOTAL_BYTES = 256 * 2**20
+#: ... and at most this share of the snapshot's size (at least KEEP_MIN_BYTES): memory
+#: must not grow with the number of steps (a 10 MB loop of 40 steps kept 28x its state).
+KEEP_STATE_SHARE = 0.25
+KEEP_MIN_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,9 @@ class RunRecord:
     forgiven: dict[int, list[str]] = field(default_factory=dict)
     #: Clock and entropy calls the user's code made (frozen runs only).
     clock_calls: FrozenCalls = field(default_factory=FrozenCalls)
+    #: Threads the run started and left running (names), and child processes left alive.
+    threads: list[str] = field(default_factory=list)
+    processes: int = 0
 
     @property
     def states(self) -> list[dict[str, Digest]]:
@@ -174,6 +183,8 @@ class CellRunner:
         if tracer is not None:
             tracer.registry = record.registry
         hook = _StepHook(self, record, reference, keep)
+        threads_before = set(threading.enumerate())
+        children_before = set(multiprocessing.active_children())
         scope = self.scope
         scope[STEP_HOOK] = hook
         poisoning = (observed(scope, record.registry) if config.plain else
@@ -202,6 +213,9 @@ class CellRunner:
                                     len(record.steps))
         finally:
             scope.pop(STEP_HOOK, None)
+            record.threads = sorted(t.name for t in set(threading.enumerate()) - threads_before
+                                    if t.is_alive())
+            record.processes = len(set(multiprocessing.active_children()) - children_before)
         return record
 
 
@@ -263,6 +277,8 @@ class _StepHook:
         self.reference = reference
         self.keep = keep
         self.kept_bytes = 0
+        self.keep_budget = min(KEEP_TOTAL_BYTES, max(KEEP_MIN_BYTES, int(
+            KEEP_STATE_SHARE * runner.snapshot.nbytes)))
         self.loop_steps = 0
         self.sequences: SequenceCache = {}  # hashed blocks of long lists, for this run
 
@@ -365,7 +381,7 @@ class _StepHook:
         kept = {}
         for name, value in values.items():
             size = getattr(value, "nbytes", None) or _approximate_bytes(value)
-            if size <= KEEP_VALUE_BYTES and self.kept_bytes + size <= KEEP_TOTAL_BYTES:
+            if size <= KEEP_VALUE_BYTES and self.kept_bytes + size <= self.keep_budget:
                 kept[name] = (value.copy() if is_array(value) else
                               copy.copy(value) if isinstance(value, _MUTABLE) else value)
                 self.kept_bytes += size
