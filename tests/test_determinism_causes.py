@@ -211,3 +211,18 @@ def test_divergence_in_a_later_step_is_traced_from_that_step_on():
     assert d["allocation"]["line"] == line_of(LATE, "acc = np.empty(3)")
     assert [row["diverged"] != [] for row in report.to_dict()["per_step"]] == [
         False, False, True, True]
+
+
+@pytest.mark.parametrize(("setup", "allocation"), [
+    ("ALLOC = {'buf': np.empty}", "buf = ALLOC['buf'](3)"),
+    ("def make(n, alloc=np.empty):\n    return alloc(n)", "buf = make(3)"),
+    ("class Net:\n    alloc = np.empty", "buf = Net.alloc(3)"),
+])
+def test_poisoning_reaches_empty_held_in_a_dict_a_default_or_a_class(setup, allocation):
+    ns = cell_namespace(f"import numpy as np\n{setup}\n", "alias-held")
+    report = check(f"{allocation}\nbuf += 1.0\ntotal = float(buf.sum())\n", ns)
+    assert report.first_divergence["cause"] == "uninitialized_memory"
+    assert report.first_divergence["source"] == "buf += 1.0"
+    held = [ns.get("ALLOC", {}).get("buf"), getattr(ns.get("Net"), "alloc", None),
+            *(getattr(ns.get("make"), "__defaults__", None) or ())]
+    assert all(h is np.empty for h in held if h is not None)  # put back

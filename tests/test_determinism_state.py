@@ -142,3 +142,24 @@ def test_a_set_the_cell_only_reads_keeps_its_iteration_order():
     assert report.deterministic, report.headline
     assert list(ns["vocab"]) == before
     assert ns["order"] == plain(setup, cell)["order"]
+
+
+def test_patched_puts_back_own_inherited_slot_and_dict_entries_also_on_interrupt():
+    from nbgrad.namespace.patch import patched
+
+    class Publisher:
+        def publish(self):
+            return "class"
+
+    def step(n, alloc=np.empty):
+        return alloc(n)
+
+    publisher, scope = Publisher(), {"f": len}
+    with pytest.raises(KeyboardInterrupt), patched(publisher, publish=lambda: "muted"), \
+            patched(step, __defaults__=(np.zeros,)), patched(scope, f=abs, g=min):
+        assert publisher.publish() == "muted" and step(2).tolist() == [0.0, 0.0]
+        scope["g"] = max  # the user's own binding during the block stands
+        raise KeyboardInterrupt
+    assert publisher.publish() == "class" and "publish" not in vars(publisher)
+    assert step.__defaults__ == (np.empty,)
+    assert scope == {"f": len, "g": max}

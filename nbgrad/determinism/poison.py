@@ -24,13 +24,14 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 import numpy as np
 
 from nbgrad.backend import is_cupy_array
 from nbgrad.namespace.patch import patched
+from nbgrad.namespace.snapshot import HEAP_TYPE
 from nbgrad.namespace.usercode import Site, user_modules, user_site
 
 #: Functions that return memory without writing it.
@@ -156,9 +157,12 @@ def _wrapped_allocators(modules: list[ModuleType], pattern: int | None,
                     original = getattr(module, name)
                     wrapper = _wrap(module, name, pattern, registry, cell_filename)
                     stack.enter_context(patched(module, **{name: wrapper}))
-                    for scope in scopes:  # ``from numpy import empty`` in a cell or module
-                        aliases = [key for key, value in scope.items() if value is original]
-                        stack.enter_context(patched(scope, **dict.fromkeys(aliases, wrapper)))
+                    for owner, keys in _holders(scopes, original):
+                        stack.enter_context(patched(owner, **dict.fromkeys(keys, wrapper)))
+                    for function in _defaults_holding(scopes, original):
+                        defaults = tuple(wrapper if d is original else d
+                                         for d in function.__defaults__)
+                        stack.enter_context(patched(function, __defaults__=defaults))
             yield
     finally:
         for scope in scopes:
@@ -166,6 +170,31 @@ def _wrapped_allocators(modules: list[ModuleType], pattern: int | None,
                 original = getattr(value, "__nbgrad_original__", None)
                 if original is not None:
                     scope[key] = original
+
+
+def _holders(scopes: list[dict[str, Any]], original: Any) -> Iterator[tuple[Any, list[str]]]:
+    """Where the user's code can reach ``original`` by name: the cell's and the user's
+    modules' globals (``from numpy import empty``), dicts in them (``ALLOC = {"buf":
+    np.empty}``) and the attributes of the user's classes (``class Net: alloc = np.empty``).
+    """
+    for scope in scopes:
+        yield scope, [key for key, value in scope.items() if value is original]
+        for value in list(scope.values()):
+            if isinstance(value, dict) and value is not scope:
+                keys = [k for k, item in value.items() if item is original and isinstance(k, str)]
+                if keys:
+                    yield value, keys
+            elif isinstance(value, type) and value.__flags__ & HEAP_TYPE:
+                keys = [k for k, item in vars(value).items() if item is original]
+                if keys:
+                    yield value, keys
+
+
+def _defaults_holding(scopes: list[dict[str, Any]], original: Any) -> list[Any]:
+    """The user's functions with ``original`` as a default (``def buf(n, alloc=np.empty)``)."""
+    return [value for scope in scopes for value in list(scope.values())
+            if isinstance(value, FunctionType) and value.__defaults__
+            and any(d is original for d in value.__defaults__)]
 
 
 def _array_modules() -> list[ModuleType]:

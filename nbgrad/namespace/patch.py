@@ -8,7 +8,8 @@ display publisher during reruns, freezing the clock — goes through
 * an attribute the owner had *itself* (in its ``__dict__``, or any attribute
   of a module) gets its old value back;
 * an attribute the owner only inherited (``display_pub.publish`` defined on
-  the class) is deleted again, so the class's method shows through;
+  the class) is deleted again, so the class's method shows through; one the
+  type stores in a slot (``__slots__``, ``function.__defaults__``) is set back;
 * a ``dict`` owner (a notebook namespace) keeps what the user's code bound
   there during the block: only entries still holding the replacement are put
   back, and entries that did not exist before are removed.
@@ -45,9 +46,11 @@ def _own_value(owner: Any, name: str) -> Any:
     if isinstance(owner, dict):
         return owner.get(name, _ABSENT)
     own = getattr(owner, "__dict__", None)
-    if isinstance(own, dict) or hasattr(own, "keys"):  # modules, instances, classes
-        return own.get(name, _ABSENT)
-    return getattr(owner, name, _ABSENT)  # __slots__ objects
+    if own is not None and name in own:  # modules, instances, classes
+        return own[name]
+    if hasattr(getattr(type(owner), name, None), "__set__"):  # slots, function.__defaults__
+        return getattr(owner, name, _ABSENT)
+    return _ABSENT
 
 
 @contextmanager

@@ -200,7 +200,7 @@ class _Walk:
     def _visit_class(self, klass: type, path: Path) -> None:
         """Class attributes of a user's class (``Trainer.global_step += 1``) and its methods."""
         if not _is_user_class(klass, self.namespace_module) or \
-                not klass.__flags__ & _HEAP_TYPE:  # ``int``, ``range``: not the user's
+                not klass.__flags__ & HEAP_TYPE:  # ``int``, ``range``: not the user's
             return
         view = _ClassView(klass)
         saved = view.save()
@@ -345,7 +345,7 @@ class _SlotView:
 
 
 #: ``type.__flags__`` bit of classes created by a ``class`` statement (not built into C).
-_HEAP_TYPE = 1 << 9
+HEAP_TYPE = 1 << 9
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 
