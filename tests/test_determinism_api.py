@@ -221,3 +221,50 @@ def test_the_engine_imports_neither_ipython_nor_widgets():
             "bad = [m for m in ('IPython', 'ipywidgets', 'cupy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _interrupt(*_args, **_kwargs):
+    raise KeyboardInterrupt
+
+
+#: A diverging cell (unseeded draws), so that every phase runs: experiments, localisation,
+#: the chaos probe.
+DIVERGING = "for i in range(3):\n    W = W + np.random.normal(size=2)\n    W0[0] += 1.0\n"
+
+
+@pytest.mark.parametrize(("phase", "target", "says", "state"), [
+    ("the snapshot", "nbgrad.determinism.api.Snapshot.take", "cell did not run", "before"),
+    ("the end snapshot", "second Snapshot.take", "holds what run 0 left", "run0"),
+    ("the experiments", "nbgrad.determinism.api.diagnose", "experiments", "run0"),
+    ("localisation", "nbgrad.determinism.api.localise", "localisation", "run0"),
+    ("the chaos probe", "nbgrad.determinism.api.chaos_probe", "chaos probe", "run0"),
+])
+def test_an_interrupt_in_every_phase_says_truthfully_which_state_is_left(
+        monkeypatch, phase, target, says, state):
+    from nbgrad.namespace.snapshot import Snapshot
+
+    w0 = np.zeros(2)
+    ns = {"np": np, "W": np.zeros(2), "W0": w0}
+    np.random.seed(3)
+    if target == "second Snapshot.take":
+        take = Snapshot.take.__func__
+        calls = []
+
+        def second_interrupts(cls, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return take(cls, *args, **kwargs)
+        monkeypatch.setattr(Snapshot, "take", classmethod(second_interrupts))
+    else:
+        monkeypatch.setattr(target, _interrupt)
+    with pytest.raises(KeyboardInterrupt, match=says):
+        check_determinism(DIVERGING, ns)
+    if state == "before":
+        assert ns["W"].tolist() == [0.0, 0.0] and w0.tolist() == [0.0, 0.0]
+    else:  # exactly one plain run's worth
+        np.random.seed(3)
+        plain = {"np": np, "W": np.zeros(2), "W0": np.zeros(2)}
+        exec(DIVERGING, plain)
+        assert ns["W0"] is w0 and w0.tolist() == plain["W0"].tolist() == [3.0, 0.0]
+        assert ns["W"].tobytes() == plain["W"].tobytes()
