@@ -268,3 +268,9 @@ def test_an_interrupt_in_every_phase_says_truthfully_which_state_is_left(
         exec(DIVERGING, plain)
         assert ns["W0"] is w0 and w0.tolist() == plain["W0"].tolist() == [3.0, 0.0]
         assert ns["W"].tobytes() == plain["W"].tobytes()
+
+
+def test_the_error_report_of_one_run_says_one_run_not_1_runs():
+    report = check_determinism("x = 1\nraise ValueError('boom')\n", {})
+    text = repr(report)
+    assert "1 run," in text and "1 runs" not in text

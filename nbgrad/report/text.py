@@ -134,7 +134,8 @@ def _findings(findings: list[dict[str, Any]]) -> list[str]:
 
 def _determinism_sections(report: dict[str, Any]) -> list[list[str]]:
     facts = (
-        f"{report['runs']} runs, {report['steps']} steps, {report['backend']}, "
+        f"{report['runs']} run{'s' * (report['runs'] != 1)}, "
+        f"{report['steps']} step{'s' * (report['steps'] != 1)}, {report['backend']}, "
         f"{fmt.seconds(report['elapsed_s'])}, namespace restored to {report['restored']}"
     )
     return [
