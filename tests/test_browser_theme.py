@@ -129,11 +129,13 @@ def _settings(config: Path, theme: str) -> None:
 
 @contextmanager
 def running_lab(folder: Path, notebooks: dict[str, tuple[nbformat.NotebookNode, bool]],
-                theme: str = THEMES["light"]) -> Iterator[tuple[str, Path]]:
-    """JupyterLab on a free port over ``notebooks`` (name: (notebook, signed)), no kernels.
+                theme: str = THEMES["light"], kernels: bool = False
+                ) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on a free port over ``notebooks`` (name: (notebook, signed)).
 
-    Signed notebooks are trusted as the user's own saved ones are; the server allows no
-    kernel spec, so a notebook opens with the saved outputs only, as after the kernel is gone.
+    Signed notebooks are trusted as the user's own saved ones are.  Without ``kernels``
+    the server allows no kernel spec, so a notebook opens with its saved outputs only,
+    as after the kernel is gone.
     """
     root, home = folder / "root", folder / "home"
     (home / "data").mkdir(parents=True)
@@ -153,7 +155,7 @@ def running_lab(folder: Path, notebooks: dict[str, tuple[nbformat.NotebookNode, 
             [sys.executable, "-m", "jupyterlab", f"--port={port}", "--ip=127.0.0.1",
              "--no-browser", "--IdentityProvider.token=", "--ServerApp.password=",
              "--allow-root", f"--ServerApp.root_dir={root}",
-             "--KernelSpecManager.allowed_kernelspecs=none"],
+             *([] if kernels else ["--KernelSpecManager.allowed_kernelspecs=none"])],
             env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -259,3 +261,39 @@ def _screenshot(page: Page, theme: str, notebook: str) -> None:
     page.set_viewport_size({"width": 1300, "height": 1000})
     if notebook == "saved.ipynb" and os.environ.get("NBGRAD_UPDATE_DOCS") == "1":
         shutil.copy(picture, REPO / "docs" / f"report-{theme}.png")
+
+
+WIDGET_CELLS = [
+    "%load_ext nbgrad\nimport numpy as np\nW = np.arange(12.0).reshape(3, 4) / 10",
+    "%gradcheck (float((W ** 2).sum()), 2 * W[:, ::-1]) --wrt W --widget",
+    "%%determinism --widget\nimport numpy as np\nacc = []\nfor step in range(3):\n"
+    "    acc.append(float(np.random.rand()))",
+]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("theme", list(THEMES))
+def test_the_live_widget_has_aa_contrast(tmp_path: Path, theme: str) -> None:
+    """``--widget`` in a running kernel: the same markup, unsanitised, beside core controls."""
+    from test_labextension_e2e import _menu, _wait_for_kernel
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WIDGET_CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    with running_lab(tmp_path, {"live.ipynb": (notebook, True)}, THEMES[theme],
+                     kernels=True) as (url, _), browser() as page:
+        page.goto(f"{url}/lab/tree/live.ipynb")
+        _wait_for_kernel(url)
+        _menu(page, "Run", "runmenu:run-all")
+        # Both reports' widgets drawn (the determinism one has a variable selector).
+        page.locator(f"{NOTEBOOK} .jupyter-widgets .widget-dropdown").nth(1).wait_for(
+            timeout=90_000)
+        page.wait_for_timeout(1000)
+        roots = page.locator(f"{NOTEBOOK} .jp-OutputArea-output:has(.nbgrad-report)")
+        assert roots.count() == 2  # one output per report: the widget, not widget + static
+        texts = roots.evaluate_all(CONTRAST)
+        assert len(texts) > 60
+        low = [t for t in texts if t["ratio"] < AA]
+        assert not low, json.dumps(low[:12], ensure_ascii=False, indent=1)
+        ARTIFACTS.mkdir(exist_ok=True)
+        roots.first.screenshot(path=str(ARTIFACTS / f"widget-{theme}.png"))

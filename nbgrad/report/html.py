@@ -114,7 +114,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], css_class: str)
     """A plain table; ``rows`` hold HTML that the caller has already escaped."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return (f'<table class="{css_class}" style="{TABLE_STYLE}">'
+    return (f'<table class="{css_class}" cellpadding="3" style="{TABLE_STYLE}">'
             f'<tr style="{HEADER_STYLE}">{head}</tr>{body}</table>')
 
 
