@@ -380,3 +380,15 @@ def test_an_error_only_under_poison_is_called_evidence() -> None:
     assert "Run 1 raised ValueError — only under poisoned allocations" in render_html(report)
     assert "run 1 raised ValueError: shapes" in render_text(report)
     assert "(only under poisoned allocations)" in render_text(report)
+
+
+def test_all_nan_differences_are_said_in_words_and_the_share_is_plotted() -> None:
+    """Seed 000: NaN poison everywhere; no triangles on an axis with no scale."""
+    report = json.loads((FIXTURES[0].parent / "determinism_uninitialized_memory.json").read_text())
+    for step in report["per_step"]:
+        step["by_variable"] = {name: None for name in step["by_variable"]}
+        step["max_abs_diff"] = None
+    elements = parse(render_html(report))
+    classes = [e.attrs.get("class") for e in elements if e.tag == "img"]
+    assert "nbgrad-divergence-plot" not in classes and "nbgrad-fraction-plot" in classes
+    assert "Every difference between the runs is NaN or infinite" in render_html(report)

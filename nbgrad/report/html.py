@@ -454,11 +454,15 @@ def divergence_plot(report: dict[str, Any], variables: Sequence[str] | None = No
     if not report["per_step"]:
         return ""
     plot = svg.divergence_plot(report, variables)
-    if not svg.has_points(plot):
+    if svg.has_points(plot):
+        return heading("Divergence per step") + _plot(plot, inline, "nbgrad-divergence-plot")
+    if svg.has_non_finite(plot):  # seed 000: NaN poison everywhere, no size to put on an axis
         return heading("Divergence per step") + (
-            '<p style="margin: 2px 0">No difference between runs at any step.</p>'
-        )
-    return heading("Divergence per step") + _plot(plot, inline, "nbgrad-divergence-plot")
+            '<p style="margin: 2px 0">Every difference between the runs is NaN or infinite '
+            "(e.g. NaN poison read from uninitialised memory): there is no size to plot; the "
+            "share of elements that differ is above.</p>")
+    return heading("Divergence per step") + (
+        '<p style="margin: 2px 0">No difference between runs at any step.</p>')
 
 
 def variable_table(report: dict[str, Any]) -> str:

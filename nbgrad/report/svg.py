@@ -64,8 +64,13 @@ class Plot:
 
 
 def has_points(plot: Plot) -> bool:
-    """Whether anything can be drawn (zeros cannot sit on a log axis; non-finite values can)."""
-    return bool(_points(plot)) or any(s.off_scale for s in plot.series)
+    """Whether any finite value can be drawn (zeros cannot sit on a log axis)."""
+    return bool(_points(plot))
+
+
+def has_non_finite(plot: Plot) -> bool:
+    """Whether some value exists but is NaN/Inf (drawn as markers along the top)."""
+    return any(s.off_scale for s in plot.series)
 
 
 def render_svg(plot: Plot, tooltips: bool = True) -> str:
