@@ -339,6 +339,16 @@ class Search:
         frontier = deque([root])
         leaves: list[int] = []
         while frontier:
+            pending = sum(test.hi - test.lo for test in frontier)
+            levels = max(math.log2(pending / len(frontier)), 1.0)
+            # Nothing pruned yet (every half failed so far): dense errors, where checking
+            # directly pays off a level earlier.
+            dense = 2 if pending == self.coords.count else 1
+            if pending <= dense * len(frontier) * levels:
+                # Splitting on would cost about as much as differencing what is left one by
+                # one (2 calls each), as full mode would: check them directly.
+                leaves.extend(k for test in frontier for k in range(test.lo, test.hi))
+                break
             if len(frontier) > MAX_FRONTIER:
                 self.stopped = True
                 self.unlocalised.extend((test.lo, test.hi) for test in frontier)
