@@ -59,3 +59,19 @@ def test_difference_counts_ulps_and_is_symmetric(array, steps):
     assert forward == backward
     assert forward.max_ulps == (steps if array.size else 0)
     assert difference(array, array.copy()).max_abs == 0.0
+
+
+def test_a_difference_the_per_step_sample_misses_is_still_found_at_its_step():
+    from nbgrad import check_determinism
+    from nbgrad.determinism.runner import SAMPLE_ABOVE_BYTES, sampled
+
+    n, k = 5_000_000, 1_234_567
+    assert n * 8 > SAMPLE_ABOVE_BYTES
+    positions = sampled(np.arange(n))
+    assert k not in set(positions.tolist()) and positions.size < n // 10  # missed by the sample
+    ns = {"np": np, "W": np.zeros(n), "k": k}
+    cell = ("for step in range(4):\n    W *= 0.5\n    if step == 1:\n"
+            "        W[k] += np.random.normal()\n")
+    d = check_determinism(cell, ns).first_divergence
+    assert (d["step"], d["variable"], d["cause"]) == (1, "W", "unseeded_rng")
+    assert d["line"] == 4

@@ -16,6 +16,7 @@ Order of events:
 
 from __future__ import annotations
 
+import dataclasses
 import linecache
 import os
 import time
@@ -192,6 +193,10 @@ class _Check:
             self.progress(k + 1, runs)
         diverging = [(r.first_difference(run0), k) for k, r in enumerate(reruns, 1)]
         diverging = [(step, k) for step, k in diverging if step is not None]
+        if diverging and min(diverging)[0] == len(run0.steps) and run0.sampled:
+            self.phase = "the reruns with every byte digested"
+            diverging = _located_by_full_digests(runner, reruns[min(diverging)[1] - 1],
+                                                 min(diverging))
         confirmed = _confirm_forgiven(runner, reruns, diverging, poison)
         if confirmed is not None and confirmed["first_step"] is not None:
             diverging.append((confirmed["first_step"], 1))
@@ -348,7 +353,8 @@ def _changed(candidates: list[Path], run0: RunRecord, initial: dict[str, bytes],
     kept = []
     for path in candidates:
         name = format_path(path)
-        if name in assigned or any(s.get(name) != initial.get(name) for s in run0.states):
+        states = [run0.end] if name in run0.sampled and run0.end is not None else run0.states
+        if name in assigned or any(s.get(name) != initial.get(name) for s in states):
             kept.append(path)
     return kept
 
@@ -372,6 +378,24 @@ def _tracked_names(record: RunRecord, tracked: list[Path]) -> list[str]:
         name = format_path(path)
         names += [n for n in present if n == name or n.startswith(f"{name}.")]
     return list(dict.fromkeys(names))
+
+
+def _located_by_full_digests(runner: CellRunner, rerun: RunRecord,
+                             found: tuple[int, int]) -> list[tuple[int, int]]:
+    """The step a divergence seen only after the cell started at, with every byte digested.
+
+    Run 0 and the reruns digest large arrays through a sample after each step; a
+    difference the samples missed shows only in the state after the cell.  A run as
+    run 0 (no poison, generators as run 0) and a replay of the rerun, digested whole,
+    say where it started; if they agree, the divergence stays where it was seen.
+    """
+    plain = runner.run(RunConfig("as run 0, every byte digested"))
+    replay = runner.run(dataclasses.replace(rerun.config, run=None,
+                                            label=f"{rerun.config.label}, every byte digested"))
+    step = plain.first_difference(replay)
+    if step is None or step >= len(plain.steps):
+        return [found]
+    return [(step, found[1])]
 
 
 def _concurrency(run0: RunRecord) -> dict[str, Any]:

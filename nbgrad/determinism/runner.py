@@ -29,6 +29,8 @@ from contextlib import (
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from nbgrad.backend import array_module, is_array
 from nbgrad.determinism.difference import Difference, difference
 from nbgrad.determinism.digest import Digest, SequenceCache, digest_all
@@ -54,6 +56,10 @@ KEEP_TOTAL_BYTES = 256 * 2**20
 #: must not grow with the number of steps (a 10 MB loop of 40 steps kept 28x its state).
 KEEP_STATE_SHARE = 0.25
 KEEP_MIN_BYTES = 8 * 2**20
+#: Host arrays above this size are digested through a sample after each step (run 0 and
+#: the reruns only).
+SAMPLE_ABOVE_BYTES = 32 * 2**20
+SAMPLE_BLOCKS, SAMPLE_BLOCK = 256, 512
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,8 @@ class RunRecord:
     forgiven: dict[int, list[str]] = field(default_factory=dict)
     #: Clock and entropy calls the user's code made (frozen runs only).
     clock_calls: FrozenCalls = field(default_factory=FrozenCalls)
+    #: Names whose step digests covered only a sample of a large array (:func:`sampled`).
+    sampled: set[str] = field(default_factory=set)
     #: Threads the run started and left running (names), and child processes left alive.
     threads: list[str] = field(default_factory=list)
     processes: int = 0
@@ -219,6 +227,21 @@ class CellRunner:
         return record
 
 
+def sampled(array: Any) -> Any:
+    """A fixed, evenly spread sample of a large contiguous array: SAMPLE_BLOCKS runs of
+    SAMPLE_BLOCK elements (1 MB of float64), the same positions for every run of a size.
+
+    Digesting every byte of a 1 GiB state after every step costs as much as the
+    step itself; divergences spread, and the state after the cell is digested whole,
+    so a difference the sample misses is still found (then located by full digests).
+    """
+    flat = array.reshape(-1)
+    if flat.size <= SAMPLE_BLOCKS * SAMPLE_BLOCK:
+        return array
+    starts = np.linspace(0, flat.size - SAMPLE_BLOCK, SAMPLE_BLOCKS).astype(np.int64)
+    return flat[(starts[:, None] + np.arange(SAMPLE_BLOCK)).reshape(-1)]
+
+
 def nudge_one_ulp(array: Any) -> None:
     """Move the first element of a float array to the next representable value, in place."""
     xp = array_module(array)
@@ -327,7 +350,7 @@ class _StepHook:
         reference = self.reference
         theirs = reference.steps[step] if reference is not None and \
             step < len(reference.steps) else {}
-        digests = self._state_digests(values, theirs, step)
+        digests = self._state_digests(values, theirs, step, sample=self.loop_steps > 0)
         self.record.steps.append(digests)
         if self.keep:
             self.record.kept.append(self._keep(values))
@@ -345,10 +368,23 @@ class _StepHook:
         return value if allocation is None else masked_unwritten(value, allocation.pattern)
 
     def _state_digests(self, values: dict[str, Any], theirs: dict[str, Digest],
-                       index: int) -> dict[str, Digest]:
-        """Digests of one state, unwritten poison masked, forgiven against run 0's copy."""
-        digests = self.digests_of({n: self._unwritten_masked(v) for n, v in values.items()},
-                                  self.sequences)
+                       index: int, sample: bool = False) -> dict[str, Digest]:
+        """Digests of one state, unwritten poison masked, forgiven against run 0's copy.
+
+        With ``sample``, run 0 and the reruns digest a fixed sample of each large host
+        array after a step (:func:`sampled`); the state after the cell is always
+        digested whole, and experiments and tracing always digest everything.
+        """
+        prepared = {}
+        for name, value in values.items():
+            masked = self._unwritten_masked(value)
+            if sample and masked is value and self.record.config.run is not None and \
+                    isinstance(value, np.ndarray) and value.nbytes > SAMPLE_ABOVE_BYTES and \
+                    value.flags.c_contiguous:
+                masked = sampled(value)
+                self.record.sampled.add(name)
+            prepared[name] = masked
+        digests = self.digests_of(prepared, self.sequences)
         if self.reference is not None:
             names = self._forgive_unwritten(theirs, self._reference_kept(index), values, digests)
             if names:
