@@ -630,6 +630,31 @@ def _jsonable(k: complex | float) -> Any:
     return [k.real, k.imag] if isinstance(k, complex) else k
 
 
+def direction_pattern(
+    analytic: list[float], numeric: list[float], failed: list[bool]
+) -> tuple[str, float] | None:
+    """Fast mode's hypothesis: every random direction failed alike, ``A ≈ c·D``.
+
+    ``(code, c)`` with code ``zero_analytic``, ``sign_flip`` or ``scale`` when at
+    least two directions failed and their discrepancies fit ``(c − 1)·D``; it is
+    only a hypothesis: the elements checked one by one decide what is claimed
+    (:func:`diagnose_block`, finding ``fast_pattern``).
+
+    >>> direction_pattern([2.0, -4.0], [1.0, -2.0], [True, True])
+    ('scale', 2.0)
+    """
+    if len(failed) < 2 or not all(failed):
+        return None
+    a, d = np.array(analytic), np.array(numeric)
+    if np.all(a == 0):
+        return ZERO_ANALYTIC, 0.0
+    k, residual = fit_scale(a - d, d)
+    if residual >= FIT_RESIDUAL:
+        return None
+    c = 1.0 + k
+    return (SIGN_FLIP, -1.0) if is_sign_flip(c, residual) else (SCALE, c)
+
+
 def kind_of_mismatch(ev: Evidence) -> tuple[Match, list[dict[str, Any]]]:
     """The first rule of :data:`RULES` that matches (or ``mismatch``) and the where-findings."""
     match = next((m for m in (rule.detect(ev) for rule in RULES) if m is not None), None)

@@ -75,7 +75,8 @@ import numpy as np
 from nbgrad.backend import array_module, to_numpy
 from nbgrad.gradcheck import full
 from nbgrad.gradcheck.checks import BlockCheck, Directions, PartCheck
-from nbgrad.gradcheck.compare import FIT_RESIDUAL, fit_scale, is_sign_flip, relative_error
+from nbgrad.gradcheck.compare import relative_error
+from nbgrad.gradcheck.diagnoses import direction_pattern
 from nbgrad.gradcheck.evaluate import CostCalls, Where
 from nbgrad.gradcheck.numeric import DOMAIN_TRIES
 from nbgrad.gradcheck.params import Block, ParamSet
@@ -418,21 +419,6 @@ def is_flat(tests: list[Test], eps: float) -> bool:
     return all(t.moved <= 4 * eps * t.cost_size for t in tests)
 
 
-def whole_block_pattern(tests: list[Test]) -> tuple[str, float] | None:
-    """``(code, c)`` when every direction fails alike: the discrepancy is ``(c − 1)·numeric``."""
-    if len(tests) < 2 or not all(t.failed for t in tests):
-        return None
-    analytic = np.array([t.analytic for t in tests])
-    numeric = np.array([t.numeric for t in tests])
-    if np.all(analytic == 0):
-        return "zero_analytic", 0.0
-    k, residual = fit_scale(analytic - numeric, numeric)
-    if residual >= FIT_RESIDUAL:
-        return None
-    c = 1.0 + k
-    return ("sign_flip", -1.0) if is_sign_flip(c, residual) else ("scale", c)
-
-
 @dataclass
 class BlockSearch:
     """A block between the verdict and the localisation."""
@@ -503,7 +489,10 @@ def _search(state: BlockSearch, root: Test, parts: list[PartCheck]) -> None:
         directions.numeric.append(second.numeric)
         directions.rel_errors.append(second.rel_error)
         directions.failed.append(second.failed)
-        directions.whole_block = whole_block_pattern(state.tests)
+        directions.whole_block = direction_pattern(
+            [t.analytic for t in state.tests], [t.numeric for t in state.tests],
+            [t.failed for t in state.tests],
+        )
     if directions.whole_block is not None:  # evidence element by element: only those claimed
         confirm(_evidence(coords.analytic, EVIDENCE, search.rng), parts, coords)
         return
