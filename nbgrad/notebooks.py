@@ -214,9 +214,9 @@ def _failed_cell(notebook: Any) -> int | None:
             output.get("output_type") == "error" for output in cell.get("outputs", [])
         ):
             return index
-    executed = [i for i, c in enumerate(notebook.cells)
-                if c.cell_type == "code" and c.get("execution_count") is not None]
-    return executed[-1] + 1 if executed else None  # a timeout: the cell after the last finished
+    started = [i for i, c in enumerate(notebook.cells)
+               if c.cell_type == "code" and c.get("execution_count") is not None]
+    return started[-1] if started else None  # a timeout: the last cell that started
 
 
 def _write_outputs(notebook: Any, output_dir: Path, stem: str, result: NotebookResult) -> None:

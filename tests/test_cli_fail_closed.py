@@ -19,7 +19,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from nbgrad.cli import summary
-from nbgrad.notebooks import NotebookResult, check_row, printable
+from nbgrad.notebooks import NotebookResult, check_row, printable, run_notebook
 from nbgrad.report.base import MIME_TYPE
 from nbgrad.report.schema import report_problems
 from tests.notebook_files import write_notebook
@@ -155,3 +155,12 @@ def test_a_failed_check_alone_exits_1(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 checks, 1 failed, 0 notebooks raised, 0 could not run" in result.stdout
+
+
+@pytest.mark.kernel
+def test_a_cell_that_times_out_is_the_cell_that_raised(tmp_path: Path) -> None:
+    slow = write_notebook(tmp_path / "slow.ipynb", [
+        ("x = 1", False), ("import time\ntime.sleep(60)", False), ("y = 2", False)])
+    result = run_notebook(slow, None, timeout=3, kernel="python3")
+    assert (result.error_kind, result.error_cell) == ("raised", 1)
+    assert "timed out" in result.error.lower() or "timeout" in result.error.lower()
