@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.sign import NotebookNotary
-from test_labextension_e2e import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_until_up
+from test_labextension_e2e import CHROMIUM, CHROMIUM_ARGS, _serve
 
 from nbgrad.report.bundle import mimebundle
 from nbgrad.report.html import render_html
@@ -120,7 +118,8 @@ def _settings(config: Path, theme: str) -> None:
     for plugin, values in [
         ("apputils-extension/themes", {"theme": theme}),
         ("apputils-extension/notification", {"checkForUpdates": False, "fetchNews": "false"}),
-        ("notebook-extension/tracker", {"windowingMode": "none"}),
+        ("notebook-extension/tracker", {"windowingMode": "none",
+                                        "autoStartDefaultKernel": True}),
     ]:
         path = root / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +130,7 @@ def _settings(config: Path, theme: str) -> None:
 def running_lab(folder: Path, notebooks: dict[str, tuple[nbformat.NotebookNode, bool]],
                 theme: str = THEMES["light"], kernels: bool = False
                 ) -> Iterator[tuple[str, Path]]:
-    """JupyterLab on a free port over ``notebooks`` (name: (notebook, signed)).
+    """JupyterLab (the e2e test's ``_serve``) over ``notebooks`` (name: (notebook, signed)).
 
     Signed notebooks are trusted as the user's own saved ones are.  Without ``kernels``
     the server allows no kernel spec, so a notebook opens with its saved outputs only,
@@ -140,33 +139,15 @@ def running_lab(folder: Path, notebooks: dict[str, tuple[nbformat.NotebookNode, 
     root, home = folder / "root", folder / "home"
     (home / "data").mkdir(parents=True)
     root.mkdir()
-    notary = NotebookNotary(data_dir=str(home / "data"))
+    notary = NotebookNotary(data_dir=str(home / "data"))  # the server's JUPYTER_DATA_DIR
     for name, (notebook, signed) in notebooks.items():
         if signed:
             notary.sign(notebook)
         nbformat.write(notebook, root / name)
-    _settings(home / "config", theme)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data")}
-    port = _free_port()
-    log = home / "server.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", f"--port={port}", "--ip=127.0.0.1",
-             "--no-browser", "--IdentityProvider.token=", "--ServerApp.password=",
-             "--allow-root", f"--ServerApp.root_dir={root}",
-             *([] if kernels else ["--KernelSpecManager.allowed_kernelspecs=none"])],
-            env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, server, log)
-        yield url, home / "config"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    options = [] if kernels else ["--KernelSpecManager.allowed_kernelspecs=none"]
+    with _serve("jupyterlab", root, home, *options) as server:
+        _settings(server.config, theme)
+        yield server.url, server.config
 
 
 @contextmanager
@@ -273,15 +254,19 @@ WIDGET_CELLS = [
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("theme", list(THEMES))
-def test_the_live_widget_has_aa_contrast(tmp_path: Path, theme: str) -> None:
-    """``--widget`` in a running kernel: the same markup, unsanitised, beside core controls."""
+def test_the_live_widget_has_aa_contrast(browser_page: Page, tmp_path: Path, theme: str) -> None:
+    """``--widget`` in a running kernel: the same markup, unsanitised, beside core controls.
+
+    (The module's one browser page: Playwright's sync API runs one instance per thread.)
+    """
+    page = browser_page
     from test_labextension_e2e import _menu, _wait_for_kernel
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WIDGET_CELLS])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
     with running_lab(tmp_path, {"live.ipynb": (notebook, True)}, THEMES[theme],
-                     kernels=True) as (url, _), browser() as page:
+                     kernels=True) as (url, _):
         page.goto(f"{url}/lab/tree/live.ipynb")
         _wait_for_kernel(url)
         _menu(page, "Run", "runmenu:run-all")
