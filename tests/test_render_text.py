@@ -141,7 +141,7 @@ def test_character_map_shows_where_small_failing_blocks_are_wrong(path: Path) ->
     for block in report["blocks"]:
         title = f"{block['name']} (rows × columns"
         heatmap = block["heatmap"]
-        if block["passed"] or heatmap["rows"] > MAX_MAP_ROWS:
+        if block["passed"] or heatmap["rows"] > MAX_MAP_ROWS or "flat" in block["diagnoses"]:
             assert not any(line.startswith(title) for line in text.splitlines())
             continue
         lines = text.split(title)[1].split("\n\n")[0].splitlines()[1:]
@@ -186,3 +186,12 @@ def test_the_divergent_line_names_its_file_and_how_much_of_the_array_differs() -
     for page in (render_text(report), render_html(report)):
         assert f"line {div['line']} of rnn_model.py, <1% of its elements differ" in \
             html.unescape(page)
+
+
+def test_a_flat_block_reads_flat_not_wrong_and_a_fix_in_the_headline_is_said_once() -> None:
+    flat = render_text(json.loads((FIXTURES[0].parent / "gradcheck_flat.json").read_text()))
+    assert "cost flat: nothing to train" in flat and "XXX" not in flat
+    report = json.loads((FIXTURES[0].parent / "determinism_uninitialized_memory.json").read_text())
+    summary = report["first_divergence"]["fix"]["summary"]
+    assert summary in report["headline"]
+    assert render_text(report).count(summary) == 1

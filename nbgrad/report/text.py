@@ -86,8 +86,8 @@ def _block_table(blocks: list[dict[str, Any]], mode: str) -> list[str]:
 def _character_map(block: dict[str, Any]) -> list[str]:
     """Where a small failing block is wrong, readable in a CI log: X wrong, . ok, ? unchecked."""
     heatmap = block["heatmap"]
-    if heatmap is None or heatmap["rows"] > MAX_MAP_ROWS:
-        return []
+    if heatmap is None or heatmap["rows"] > MAX_MAP_ROWS or "flat" in block["diagnoses"]:
+        return []  # a flat block has nothing wrong to point at: the table says it is flat
     pooled = ", max-pooled" if heatmap["pooled"] else ""
     lines = [f"{block['name']} (rows × columns{pooled}; X wrong, . ok, ? not checked):"]
     for index, values in enumerate(heatmap["values"]):
@@ -141,7 +141,7 @@ def _determinism_sections(report: dict[str, Any]) -> list[list[str]]:
     return [
         _header(report, facts),
         _error(report.get("error")),
-        _divergence(report.get("first_divergence")),
+        _divergence(report.get("first_divergence"), report.get("headline", "")),
         _variables(report),
         _step_table(report),
         _experiments(report["experiments"]),
@@ -165,7 +165,7 @@ def _error(error: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _divergence(div: dict[str, Any] | None) -> list[str]:
+def _divergence(div: dict[str, Any] | None, headline: str) -> list[str]:
     if div is None:
         return []
     where = fmt.divergence_place(div)
@@ -193,8 +193,8 @@ def _divergence(div: dict[str, Any] | None) -> list[str]:
     if div.get("chaos"):
         lines.append(div["chaos"]["words"])
     fix = div.get("fix")
-    if fix is not None and fix["kind"] != "none":
-        lines.append(f"fix: {fix['summary']}")
+    if fix is not None and fix["kind"] != "none" and fix["summary"] not in headline:
+        lines.append(f"fix: {fix['summary']}")  # said once: the headline may carry it
     return lines
 
 
