@@ -195,3 +195,7 @@ def test_a_flat_block_reads_flat_not_wrong_and_a_fix_in_the_headline_is_said_onc
     summary = report["first_divergence"]["fix"]["summary"]
     assert summary in report["headline"]
     assert render_text(report).count(summary) == 1
+    from nbgrad.report.html import render_html
+
+    page = render_html(report)
+    assert page.count(html.escape(summary)) == 1 and 'class="nbgrad-fix"' in page

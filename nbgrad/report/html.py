@@ -348,7 +348,7 @@ def _error_cell(value: float | None, tolerance: float) -> str:
 def determinism_body(report: dict[str, Any]) -> str:
     return (
         error_section(report.get("error"))
-        + divergence_section(report.get("first_divergence"))
+        + divergence_section(report.get("first_divergence"), report.get("headline", ""))
         + variable_table(report)
         + fraction_plot(report)
         + divergence_plot(report)
@@ -371,7 +371,7 @@ def error_section(error: dict[str, Any] | None) -> str:
     )
 
 
-def divergence_section(div: dict[str, Any] | None) -> str:
+def divergence_section(div: dict[str, Any] | None, headline: str = "") -> str:
     if div is None:
         return ""
     where = fmt.divergence_place(div)
@@ -387,7 +387,7 @@ def divergence_section(div: dict[str, Any] | None) -> str:
         + _evidence(div)
         + source_context(div)
         + _allocation(div.get("allocation"))
-        + _fix(div.get("fix"))
+        + _fix(div.get("fix"), headline)
         + (f'<p style="margin: 2px 0">{html.escape(div["chaos"]["words"])}</p>'
            if div.get("chaos") else "")
         + f'<p style="{NOTE_STYLE}">max abs diff '
@@ -404,7 +404,8 @@ def _evidence(div: dict[str, Any]) -> str:
     return f'<p style="{NOTE_STYLE}">evidence: {html.escape(div["counts"])}</p>'
 
 
-def _fix(fix: dict[str, Any] | None) -> str:
+def _fix(fix: dict[str, Any] | None, headline: str) -> str:
+    """The fix: its words (unless the headline already says them) and the edited line."""
     if fix is None or fix["kind"] == "none":
         return ""
     change = ""
@@ -413,8 +414,10 @@ def _fix(fix: dict[str, Any] | None) -> str:
         change = (f'<pre class="nbgrad-fix" style="{PRE_STYLE}">{html.escape(at)}'
                   f"- {html.escape(fix['before'])}\n{' ' * len(at)}+ "
                   f"{html.escape(fix['after'])}</pre>")
-    return (f'<p style="margin: 2px 0"><strong>Fix:</strong> {html.escape(fix["summary"])}</p>'
-            + change)
+    words = "" if fix["summary"] in headline else f" {html.escape(fix['summary'])}"
+    if not words and not change:
+        return ""
+    return f'<p style="margin: 2px 0"><strong>Fix:</strong>{words}</p>' + change
 
 
 def source_context(div: dict[str, Any]) -> str:

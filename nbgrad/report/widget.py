@@ -124,7 +124,7 @@ class DeterminismWidget(widgets.VBox):
         before = (
             static.header(report)
             + static.error_section(report.get("error"))
-            + static.divergence_section(report.get("first_divergence"))
+            + static.divergence_section(report.get("first_divergence"), report["headline"])
             + static.variable_table(report)
         )
         after = (
