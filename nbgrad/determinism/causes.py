@@ -62,7 +62,6 @@ INCONCLUSIVE = "inconclusive"
 POISONS_SMALL = (0x00, 0x3C, 0x11, 0x0F, 0x33, 0x22, 0x05, 0x2A)
 #: Poison bytes of the "other poison" runs: NaN or huge floats, which absorb ``+= x``.
 POISONS_LARGE = (0x7F, 0xFF, 0x5A, 0xC3, 0xA5, 0x96, 0x69, 0xF0)
-POISONS = POISONS_SMALL + POISONS_LARGE
 SEED_BASE, SEED_OTHER = 20_240_601, 19_700_101
 
 MIN_REPLICAS = 3
