@@ -103,7 +103,7 @@ def test_seed003_reports_the_theta2_bias_column_then_passes_the_fix(executed):
     assert sorted(element["multi_index"] for element in wrong) == [[0, 0], [1, 0], [2, 0]]
     bias = [f for f in buggy["findings"] if f["block"] == "Theta2" and "bias" in f["message"]]
     assert bias, buggy["findings"]
-    assert fixed["passed"] and fixed["max_rel_error"] < 1e-9
+    assert fixed["passed"] and fixed["max_rel_error"] < 1e-8  # full mode's accuracy goal: tol/100
 
 
 def test_seed001_fused_update_fails_at_the_recurrent_layer_then_passes(executed):

@@ -4,6 +4,7 @@ issue 11 item 4)."""
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -166,7 +167,9 @@ def test_an_empty_parameter_array_is_refused_by_name():
 
 
 def test_an_np_matrix_parameter_is_checked_in_its_own_memory():
-    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    with warnings.catch_warnings():  # numpy discourages np.matrix; students still have it
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
     before = m.copy()
     report = gradcheck(lambda m: (float(np.sum(np.asarray(m) ** 3)), 3 * np.power(m, 2)), m)
     assert report.passed and np.array_equal(m, before)
