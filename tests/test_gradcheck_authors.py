@@ -154,7 +154,7 @@ def test_nan_gradient_elements_are_flagged_as_nonfinite_analytic():
     w = np.array([1.0, 2.0, 3.0])
     report = gradcheck(lambda w: (float(w @ w), np.array([2.0, np.nan, 6.0])), w)
     block = report.blocks[0]
-    assert not report.passed and block["flagged"] == [1]
+    assert not report.passed and block["flagged"] == [1] and block["nonfinite"] == [1]
     assert block["diagnoses"] == ["nonfinite_analytic"]
     lead = report.findings[0]
     assert lead["code"] == "nonfinite_analytic" and lead["confidence"] == 1.0

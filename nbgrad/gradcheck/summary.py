@@ -100,6 +100,9 @@ def block_entry(check: BlockCheck, diagnosis: Diagnosis) -> dict[str, Any]:
             PASSING_CELLS if diagnosis.passed else MAX_CELLS,
         ),
         "taylor": diagnosis.taylor,
+        # NaN/inf analytic values: flagged (nonfinite_analytic), null in the heatmap like
+        # unchecked elements, so renderers need their indices to draw them as such.
+        "nonfinite": [int(i) for i in np.flatnonzero(~np.isfinite(check.analytic))[:MAX_FLAGGED]],
         **extra,
     }
 
