@@ -103,6 +103,9 @@ MAX_FRONTIER = 64
 #: Elements confirmed one by one (this many largest, this many random) when every direction
 #: fails alike; the report claims only what they show.
 EVIDENCE = 3
+#: Confirming at least this many elements of a part first calibrates the step policy with
+#: full mode's curvature probes (12 calls); fewer keep the ε^(1/3)·s step.
+CALIBRATE = 16
 #: Elements drawn at random and checked one by one when the search stops ("wrong everywhere").
 SAMPLE = 12
 
@@ -523,12 +526,11 @@ def confirm(coordinates: list[int], parts: list[PartCheck], coords: BlockCoordin
         by_part.setdefault(k // coords.size, []).append(k % coords.size)
     for number, indices in by_part.items():
         coords.cost.expect(2 * len(indices))
-        full.check_coordinates(
-            parts[number],
-            np.array(indices),
-            full.Point(coords.thetas[number], coords.f0, coords.cost),
-            StepPolicy(coords.eps, coords.tol, abs(coords.f0)),
-        )
+        point = full.Point(coords.thetas[number], coords.f0, coords.cost)
+        policy = StepPolicy(coords.eps, coords.tol, abs(coords.f0))
+        if len(indices) >= CALIBRATE:  # many elements: full mode's curvature probes pay off
+            policy = full.calibrate(parts[number], point, policy)
+        full.check_coordinates(parts[number], np.array(indices), point, policy)
 
 
 def check(
