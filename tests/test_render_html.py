@@ -392,3 +392,11 @@ def test_all_nan_differences_are_said_in_words_and_the_share_is_plotted() -> Non
     classes = [e.attrs.get("class") for e in elements if e.tag == "img"]
     assert "nbgrad-divergence-plot" not in classes and "nbgrad-fraction-plot" in classes
     assert "Every difference between the runs is NaN or infinite" in render_html(report)
+
+
+def test_side_effects_are_listed_escaped() -> None:
+    report = json.loads((FIXTURES[0].parent / "gradcheck_mismatch.json").read_text())
+    report["side_effects"] = [{"kind": "write", "path": "<l>.txt", "count": 36,
+                               "message": "the cell wrote <l>.txt 36 times during the check"}]
+    markup = render_html(report)
+    assert "<li>the cell wrote &lt;l&gt;.txt 36 times during the check</li>" in markup
