@@ -76,7 +76,15 @@ def render_html(report: dict[str, Any]) -> str:
     """Return the self-contained static HTML of a gradcheck or determinism report."""
     kind = fmt.report_kind(report)
     body = gradcheck_body(report) if kind == "gradcheck" else determinism_body(report)
-    return wrap(report, header(report) + body)
+    return wrap(report, header(report) + body + side_effects(report.get("side_effects")))
+
+
+def side_effects(effects: list[dict[str, Any]] | None) -> str:
+    """What the checked code did outside the namespace (files written, cwd moved)."""
+    if not effects:
+        return ""
+    items = "".join(f"<li>{html.escape(e['message'])}</li>" for e in effects)
+    return heading("Outside the namespace") + f'<ul style="margin: 2px 0">{items}</ul>'
 
 
 def wrap(report: dict[str, Any], inner: str) -> str:
