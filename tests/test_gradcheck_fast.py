@@ -142,8 +142,32 @@ def test_errors_everywhere_stop_the_search_with_a_sample():
     assert block["n_flagged"] == 12  # every sampled element is wrong
     assert report.evaluations < 2 * theta.size / 10
     assert "12 of the 12 element(s) checked one by one wrong" in report.headline
-    assert "failing everywhere, not localised" in report.headline
+    assert "too many to isolate in fast mode" in report.headline
     assert any(f["code"] == "unlocalised" for f in report.findings)
+
+
+def test_sparse_errors_too_many_to_isolate_are_not_called_everywhere():
+    """400 wrong of 20,000: the search stops and its random sample finds none wrong.
+
+    The headline then rests on the failing directions and ranges, never on the
+    sample (a past headline read "0 of 12 wrong (failing everywhere)").
+    """
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=20_000)
+    bad = rng.choice(theta.size, size=400, replace=False)
+
+    def grad(t):
+        g = np.cos(t)
+        g[bad] *= 1.5
+        return g
+
+    report = gradcheck(lambda t: float(np.sum(np.sin(t))), theta, grad=grad, mode="fast")
+    block = report.to_dict()["blocks"][0]
+    assert not report.passed and block["fast"]["stopped"]
+    finding = next(f for f in report.findings if f["code"] == "unlocalised")
+    ranges = finding["message"].split(": ")[1].split(" range(s)")[0]  # all, not the 20 listed
+    assert f"in {ranges} failing range(s) of coordinates, too many to isolate" in report.headline
+    assert "everywhere" not in report.headline.split(". ")[0]
 
 
 def _max_pool(x, dout, size=2):

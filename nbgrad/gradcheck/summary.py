@@ -155,12 +155,19 @@ def headline(checks: list[BlockCheck], diagnoses: list[Diagnosis], findings: lis
         if "noisy" in diagnosis.codes and not check.flagged.any():
             parts.append(f"{check.block.name}: the cost is too noisy to check it")
         elif check.directions is not None:  # fast mode: a claim about the elements checked
-            stopped = "; failing everywhere, not localised" if check.directions.stopped else ""
-            parts.append(
-                f"{check.block.name}: {int(check.flagged.sum())} of the "
-                f"{int(check.checked.sum())} element(s) checked one by one wrong ({codes}"
-                f"{stopped})"
+            counted = (
+                f"{int(check.flagged.sum())} of the {int(check.checked.sum())} element(s) "
+                "checked one by one wrong"
             )
+            if check.directions.stopped:  # the sample is no evidence of where the error is
+                ranges = len(check.directions.unlocalised)
+                parts.append(
+                    f"{check.block.name}: wrong along random directions, in {ranges} failing "
+                    f"range(s) of coordinates, too many to isolate in fast mode ({counted}; "
+                    f"{codes})"
+                )
+            else:
+                parts.append(f"{check.block.name}: {counted} ({codes})")
         else:
             parts.append(
                 f"{check.block.name}: {int(check.flagged.sum())} of {check.block.size} "
