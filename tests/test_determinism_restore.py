@@ -95,3 +95,71 @@ def test_changed_arrays_are_tracked_by_default_and_untouched_ones_are_not():
     report = check_determinism("for i in range(2):\n    bump()\n", ns).to_dict()
     assert "A" in report["tracked"] and "B" not in report["tracked"]
     assert ns["A"][0] == 3.0
+
+
+#: Over api.FINGERPRINT_ABOVE_BYTES: run 0's end snapshot keeps these by digest, not a copy.
+LARGE = 2**20  # float64 elements, 8 MB
+
+
+def test_a_large_array_run_0_changed_is_not_copied_and_is_put_back_without_a_replay():
+    calls = []
+    w = np.ones(LARGE)
+    ns = {"W": w}
+
+    def cell():  # deterministic: the rerun leaves run 0's bytes, nothing to replay
+        calls.append(1)
+        for _ in range(3):
+            ns["W"] *= 0.5
+
+    report = check_determinism(cell, ns)
+    assert report.to_dict()["deterministic"] is True and len(calls) == 2
+    assert ns["W"] is w and np.array_equal(w, np.full(LARGE, 0.125))
+
+
+LARGE_DIVERGING = """\
+for i in range(3):
+    W += np.random.normal(size=W.size)
+    W[:8] = np.empty(8)
+"""
+
+
+@pytest.mark.filterwarnings("ignore:after the determinism check the namespace was left")
+def test_a_large_array_a_later_run_overwrote_is_replayed_as_run_0_without_poison():
+    # Unseeded draws diverge (experiments, localisation, chaos probe all rewrite W in place),
+    # and W[:8] takes never-written memory: the reruns poison it, the replay of run 0 must not.
+    from nbgrad.determinism.poison import OBSERVED_POISONS
+
+    w = np.zeros(LARGE)
+    ns = {"np": np, "W": w}
+    np.random.seed(5)
+    report = check_determinism(LARGE_DIVERGING, ns)
+    generator_after_check = np.random.get_state()[1].copy()
+    assert report.to_dict()["deterministic"] is False
+    np.random.seed(5)
+    plain = {"np": np, "W": np.zeros(LARGE)}
+    exec(LARGE_DIVERGING, plain)
+    assert ns["W"] is w
+    assert w[8:].tobytes() == plain["W"][8:].tobytes()
+    assert np.array_equal(generator_after_check, np.random.get_state()[1])
+    head = w[:8].view(np.uint8)
+    assert not any((head == byte).all() for byte in OBSERVED_POISONS)
+
+
+LARGE_UNSEEDED = "for i in range(3):\n    W += np.random.normal(size=W.size)\n"
+
+
+def test_an_interrupt_in_the_experiments_replays_run_0_into_a_large_array(monkeypatch):
+    w = np.zeros(LARGE)
+    ns = {"np": np, "W": w}
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nbgrad.determinism.api.diagnose", interrupted)
+    np.random.seed(6)
+    with pytest.raises(KeyboardInterrupt, match=r"experiments.*state after run 0"):
+        check_determinism(LARGE_UNSEEDED, ns)
+    np.random.seed(6)
+    plain = {"np": np, "W": np.zeros(LARGE)}
+    exec(LARGE_UNSEEDED, plain)
+    assert ns["W"] is w and w.tobytes() == plain["W"].tobytes()

@@ -143,3 +143,24 @@ def test_a_name_bound_to_the_namespace_itself_does_not_wipe_later_ipython_names(
     ns["fresh"] = 1
     snap.restore(ns)
     assert ns["G"] is ns and "_i9" in ns and "fresh" not in ns
+
+
+def test_an_end_snapshot_keeps_a_fingerprint_instead_of_a_copy_and_notices_overwrites():
+    changed, same, small = np.ones(1000), np.ones(1000), np.ones(3)
+    ns = {"changed": changed, "same": same, "small": small}
+    before = Snapshot.take(ns)
+    changed *= 2.0
+    small *= 2.0
+
+    def fingerprint(array):  # large ones only, as the determinism check does
+        return array.tobytes() if array.size > 100 else None
+
+    after = Snapshot.take(ns, baseline=before, fingerprint=fingerprint)
+    entries = {e.name: e for e in after.arrays}
+    assert entries["changed"].saved is None and entries["changed"].fingerprint is not None
+    assert entries["same"].saved is next(e.saved for e in before.arrays if e.name == "same")
+    assert entries["small"].saved is not None and after.overwritten() == []
+    before.restore(ns)
+    assert [e.name for e in after.overwritten()] == ["changed"]
+    changed *= 2.0  # the same bytes as at the end snapshot again
+    assert after.overwritten() == []

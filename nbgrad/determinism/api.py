@@ -11,7 +11,9 @@ Order of events:
    (:mod:`causes`), line tracing of the first divergent step (:mod:`localise`);
 5. optionally the numpy reference run (:mod:`compare`);
 6. the namespace is put back to run 0's end state — also after an error in
-   nbgrad or a ``KeyboardInterrupt`` (the snapshot, if run 0 did not finish).
+   nbgrad or a ``KeyboardInterrupt`` (the snapshot, if run 0 did not finish).  Large
+   arrays run 0 changed in place are kept by fingerprint, not copied: when a later
+   run overwrote them, run 0 is replayed (:func:`_put_back`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import time
 import types
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -30,6 +33,7 @@ from nbgrad.determinism import summary
 from nbgrad.determinism.causes import confirm_unwritten, diagnose, name_generators
 from nbgrad.determinism.chaos import chaos_probe
 from nbgrad.determinism.compare import compare_with_numpy
+from nbgrad.determinism.digest import host_digest
 from nbgrad.determinism.localise import localise
 from nbgrad.determinism.poison import OBSERVED_POISONS
 from nbgrad.determinism.runner import CellRunner, RunConfig, RunRecord
@@ -161,7 +165,7 @@ class _Check:
             return self._error_report(runs=1, tracked=_tracked_names(run0, runner.tracked),
                                       record=run0, backend=backend)
         try:
-            after = Snapshot.take(namespace, baseline=before)
+            after = Snapshot.take(namespace, baseline=before, fingerprint=_fingerprint)
         except SnapshotError as exc:
             raise SnapshotError(f"run 0 completed and its results are in the namespace, but no "
                                 f"rerun was made: {exc}") from exc
@@ -172,14 +176,20 @@ class _Check:
                 "of the cell)") from exc
         self.phase = "the reruns"
         try:
-            return self._reruns(runner, run0, runs, poison, compare_numpy, backend)
+            report = self._reruns(runner, run0, runs, poison, compare_numpy, backend)
         except KeyboardInterrupt as exc:
+            left = _put_back(runner, before, after, run0)
             raise KeyboardInterrupt(
-                f"determinism check interrupted during {self.phase}; the namespace was "
-                f"restored to the state after run 0 (as after one plain run of the cell)"
+                f"determinism check interrupted during {self.phase}; the namespace was {left}"
             ) from exc
-        finally:
-            after.restore(namespace)
+        except BaseException:
+            _put_back(runner, before, after, run0)
+            raise
+        left = _put_back(runner, before, after, run0)
+        if left != _RUN0_LEFT:
+            warnings.warn(f"after the determinism check the namespace was {left}",
+                          RuntimeWarning, stacklevel=3)
+        return report
 
     def _reruns(self, runner: CellRunner, run0: RunRecord, runs: int, poison: bool,
                 compare_numpy: bool, backend: str) -> DeterminismReport:
@@ -268,6 +278,53 @@ class _Check:
             fields["side_effects"] = effects
         return summary.build(fields, label=self.label, status=status, exception=exception,
                              elapsed_s=time.perf_counter() - self.started)
+
+
+#: Host arrays from this size on that run 0 changed in place are fingerprinted, not copied,
+#: in run 0's end snapshot: a second copy of a large state would double the check's memory.
+FINGERPRINT_ABOVE_BYTES = 4 * 2**20
+#: Replay byte: every fresh allocation of the replay of run 0 is zeroed, so no rerun's
+#: poison that numpy recycles can reach the state left to the user.
+REPLAY_FILL = 0x00
+_RUN0_LEFT = "restored to the state after run 0 (as after one plain run of the cell)"
+
+
+def _fingerprint(array: Any) -> bytes | None:
+    """Digest of a large host array's bytes (kept instead of a copy), else None (copied)."""
+    if is_cupy_array(array) or array.nbytes < FINGERPRINT_ABOVE_BYTES:
+        return None
+    return host_digest(array)
+
+
+def _put_back(runner: CellRunner, before: Snapshot, after: Snapshot, run0: RunRecord) -> str:
+    """Leave the namespace as run 0 left it; returns what it holds, in words.
+
+    Run 0's end snapshot keeps large arrays changed in place by fingerprint only.
+    When every rerun agreed with run 0 they hold run 0's bytes again and nothing
+    is copied; when a later run (a diverging rerun, an experiment, an interrupt)
+    left other bytes, run 0 is replayed from the first snapshot, unpoisoned and
+    with its generators as run 0, every fresh allocation zeroed, silenced.
+    """
+    if not after.overwritten():
+        after.restore(runner.namespace)
+        return _RUN0_LEFT
+    try:
+        replay = runner.run(RunConfig("replay of run 0", poison=REPLAY_FILL))
+    except KeyboardInterrupt as exc:
+        before.restore(runner.namespace)
+        raise KeyboardInterrupt(
+            "determinism check interrupted while replaying run 0 to put its end state back; "
+            "the namespace was restored to the snapshot taken before the cell (as if it had "
+            "not run)") from exc
+    if replay.error is not None:
+        before.restore(runner.namespace)
+        return (f"restored to the snapshot taken before the cell (as if it had not run): "
+                f"replaying run 0 to put its end state back raised {replay.error.type}: "
+                f"{replay.error.message}")
+    if after.overwritten() or replay.states[-1:] != run0.states[-1:]:
+        return ("left as after one plain run of the cell, a replay of run 0 with every fresh "
+                "allocation zeroed; it differs from run 0, as the cell is not deterministic")
+    return _RUN0_LEFT
 
 
 def _confirm_forgiven(runner: CellRunner, reruns: list[RunRecord],

@@ -25,7 +25,7 @@ import re
 import sys
 import types
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,11 +105,16 @@ def _is_user_class(klass: type, namespace_module: str | None) -> bool:
 
 @dataclass
 class ArrayEntry:
-    """One reachable array, the first path it was found under, and its saved bytes."""
+    """One reachable array, the first path it was found under, and its saved bytes.
+
+    An entry of an end snapshot may hold a ``fingerprint`` (a digest of the bytes)
+    instead of a copy: see :meth:`Snapshot.take` and :meth:`Snapshot.overwritten`.
+    """
 
     path: Path
     array: Any
     saved: Any = None
+    fingerprint: bytes | None = None
 
     @property
     def name(self) -> str:
@@ -453,8 +458,10 @@ class Snapshot:
     """Recorded state of a namespace; see the module docstring for what is covered."""
 
     def __init__(self, bindings: dict[str, Any], roots: set[str] | None, walk: _Walk,
-                 rng: RngStates | None) -> None:
+                 rng: RngStates | None,
+                 fingerprint: Callable[[Any], bytes | None] | None = None) -> None:
         self.bindings = bindings
+        self._fingerprint = fingerprint
         self.roots = roots
         self.arrays = walk.arrays
         #: Paths of plain-data values (numbers, lists/dicts without arrays) a cell may change.
@@ -468,7 +475,8 @@ class Snapshot:
     @classmethod
     def take(cls, namespace: dict, names: Iterable[str] | None = None, *,
              include_rng: bool = True, max_bytes: int | None = None,
-             baseline: Snapshot | None = None) -> Snapshot:
+             baseline: Snapshot | None = None,
+             fingerprint: Callable[[Any], bytes | None] | None = None) -> Snapshot:
         """Record ``namespace`` (or only the top-level names that ``names`` start from).
 
         With ``baseline`` (an earlier snapshot of the same namespace), only arrays
@@ -476,8 +484,12 @@ class Snapshot:
         the baseline's copy shares that copy (comparing runs at memory bandwidth;
         copying into fresh memory is page-fault bound), and an array created since
         the baseline is not copied at all — nothing that the baseline's state
-        reaches can write it.  Raises :class:`~nbgrad.errors.SnapshotError`, before
-        copying anything, when the copies would exceed ``max_bytes`` or the free memory.
+        reaches can write it.  With ``fingerprint`` too, an array changed in place
+        whose fingerprint is not ``None`` is not copied either: its fingerprint is kept,
+        and :meth:`overwritten` says later whether it still holds these bytes (a copy
+        of a large state costs memory the size of the state).  Raises
+        :class:`~nbgrad.errors.SnapshotError`, before copying anything, when the copies
+        would exceed ``max_bytes`` or the free memory.
         """
         roots = None if names is None else {parse_path(n)[0][1] for n in names}
         bindings = {
@@ -497,11 +509,24 @@ class Snapshot:
                 to_copy.append(entry)
             elif prior is not None:
                 entry.saved = prior.saved
+        if fingerprint is not None:
+            for entry in to_copy:
+                entry.fingerprint = fingerprint(entry.array)
+            to_copy = [entry for entry in to_copy if entry.fingerprint is None]
         _check_fits(to_copy, max_bytes)
         for entry in to_copy:
             entry.saved = entry.array.copy()
         rng = RngStates.capture(walk.generators) if include_rng else None
-        return cls(bindings, roots, walk, rng)
+        return cls(bindings, roots, walk, rng, fingerprint)
+
+    def overwritten(self) -> list[ArrayEntry]:
+        """Fingerprinted arrays (kept without a copy) that no longer hold their bytes.
+
+        :meth:`restore` cannot put them back; the caller must recompute them.
+        """
+        return [entry for entry in self.arrays if entry.saved is None and
+                entry.fingerprint is not None and self._fingerprint is not None and
+                self._fingerprint(entry.array) != entry.fingerprint]
 
     def restore(self, namespace: dict) -> None:
         """Put back bindings, container contents, array bytes and RNG states."""
