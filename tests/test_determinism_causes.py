@@ -139,8 +139,10 @@ def test_thread_race_in_accumulation_order_is_a_nondeterministic_op():
     assert d["cause"] == "nondeterministic_op"
     evidence = {e["condition"]: (e["differed"], e["of"]) for e in d["evidence"]}
     differed, of = evidence["identical settings"]
-    assert of >= 3 and differed == of, d["counts"]
-    assert evidence["frozen clock and entropy"][0] == of
+    # A race need not strike every replica (on a loaded 2-core runner one frozen pair of
+    # three once came out equal): the cause rests on both conditions differing at all.
+    assert of >= 3 and differed >= 1, d["counts"]
+    assert evidence["frozen clock and entropy"][0] >= 1, d["counts"]
     assert d["fix"]["kind"] == "thread_pool"
 
 
