@@ -130,4 +130,8 @@ def test_seed000_finds_uninitialised_memory_then_the_zeros_fix_is_deterministic(
     assert not buggy["deterministic"]
     assert buggy["first_divergence"]["cause"] == "uninitialized_memory"
     assert buggy["first_divergence"]["allocation"] is not None
+    # bptt is defined in a notebook cell (ipykernel's /tmp/ipykernel_<pid>/<hash>.py): no file
+    # name, which would only show that temporary path
+    assert buggy["first_divergence"]["file"] is None
+    assert ".py" not in buggy["headline"]
     assert fixed["deterministic"] and fixed["first_divergence"] is None

@@ -18,7 +18,7 @@ from nbgrad.determinism.causes import CAUSES, INCONCLUSIVE, UNINITIALIZED, FixCo
 from nbgrad.determinism.difference import Difference
 from nbgrad.determinism.localise import Location, allocation_call
 from nbgrad.determinism.runner import RunRecord
-from nbgrad.namespace.usercode import context_lines
+from nbgrad.namespace.usercode import context_lines, is_notebook_file
 from nbgrad.report.base import envelope, json_float
 from nbgrad.report.determinism import DeterminismReport
 
@@ -137,7 +137,7 @@ def divergence_entry(found: Divergence, run0: RunRecord) -> dict[str, Any]:
         "step": step, "variable": variable or "(control flow)",
         "function": site.function if site else None, "line": site.line if site else None,
         "source": source,
-        "file": site.filename if site and not site.filename.startswith("<") else None,
+        "file": site.filename if site and not is_notebook_file(site.filename) else None,
         "context": context_lines(site.filename, site.line) if site else [],
         "cause": verdict.cause, "cause_confidence": verdict.confidence,
         "explanation": explanation,
