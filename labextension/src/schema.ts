@@ -84,6 +84,8 @@ export interface Element {
   step: RealOrNull;
   analytic_imag?: RealOrNull;
   numeric_imag?: RealOrNull;
+  /** How many standard errors of the numeric derivative |analytic − numeric| is. */
+  standard_errors?: RealOrNull;
 }
 
 export interface Heatmap {
@@ -102,6 +104,10 @@ export interface BlockFast {
   stopped: boolean;
   sampled: number;
   rounding_limited?: [number, number][];
+  /** Failing directions put down to a kink along them (not failures). */
+  kinks?: number;
+  /** A final fresh direction still failed after the errors found: they cancelled. */
+  cancelled?: boolean;
 }
 
 /** The Taylor test of one block along one random direction (full mode). */
@@ -135,6 +141,8 @@ export interface Block {
   heatmap: Heatmap | null;
   fast?: BlockFast;
   taylor?: Taylor | null;
+  /** Flat indices (at most 1000) whose analytic value is NaN or ±inf. */
+  nonfinite?: number[];
 }
 
 export interface Finding {
@@ -318,6 +326,13 @@ export interface Comparison {
   note?: string;
 }
 
+/** Threads or child processes the plain run left running (never waited for). */
+export interface Concurrency {
+  threads: string[];
+  processes: number;
+  message: string;
+}
+
 export interface DeterminismReport extends CommonFields {
   kind: 'determinism';
   status: 'deterministic' | 'diverged' | 'error';
@@ -334,6 +349,7 @@ export interface DeterminismReport extends CommonFields {
   error: RunError | null;
   comparison: Comparison | null;
   restored: 'run0' | 'snapshot';
+  concurrency?: Concurrency;
 }
 
 /** One nbgrad report, as `report.to_dict()` writes it. */
