@@ -81,4 +81,4 @@ def test_live_fixtures_carry_the_fields_hand_written_ones_missed():
     assert {"blocks[].worst[].standard_errors", "blocks[].nonfinite", "blocks[].taylor.verdict",
             "blocks[].fast.kinks", "blocks[].fast.cancelled", "noise.drift",
             "first_divergence.fix.kind", "first_divergence.evidence[].differed",
-            "variables[].fraction_per_step"} <= paths
+            "variables[].fraction_per_step", "concurrency.threads"} <= paths
