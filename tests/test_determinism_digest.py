@@ -75,3 +75,23 @@ def test_a_difference_the_per_step_sample_misses_is_still_found_at_its_step():
     d = check_determinism(cell, ns).first_divergence
     assert (d["step"], d["variable"], d["cause"]) == (1, "W", "unseeded_rng")
     assert d["line"] == 4
+
+
+def test_a_difference_over_many_chunks_and_a_dict_of_arrays_equals_the_whole_array_one():
+    from nbgrad.determinism import difference as module
+
+    rng = np.random.default_rng(4)
+    left = rng.normal(size=3 * module.CHUNK + 5)
+    right = left.copy()
+    right[-1] = np.nextafter(right[-1], np.inf) * 1.5  # the worst one in the last chunk
+    right[7] = np.nextafter(right[7], np.inf)
+    left[module.CHUNK] = right[module.CHUNK] = np.nan  # NaN on both sides counts equal
+    found = module.difference(left, right)
+    delta = np.abs(left - right)
+    assert np.nanargmax(delta) == left.size - 1 and found.max_abs == np.nanmax(delta)
+    assert found.max_rel == np.nanmax(delta / np.maximum(np.abs(left), np.abs(right)))
+    assert found.fraction == 2 / left.size
+    halves = {"a": left[:module.CHUNK], "b": left[module.CHUNK:2 * module.CHUNK]}
+    moved = {"a": right[:module.CHUNK], "b": right[module.CHUNK:2 * module.CHUNK]}
+    assert module.difference(halves, moved) == module.difference(
+        np.stack(list(halves.values())), np.stack(list(moved.values())))

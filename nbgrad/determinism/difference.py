@@ -54,11 +54,48 @@ def difference(a: Any, b: Any) -> Difference | None:
         if list(a) != list(b):
             return None
         a, b = list(a.values()), list(b.values())
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and \
+            any(is_array(item) for item in (*a, *b)):  # a dict of arrays: no stacked copy
+        return _combined(a, b)
     left, right = _as_host(a), _as_host(b)
     if left is None or right is None or left.shape != right.shape:
         return None
     if left.size == 0:
         return Difference(0.0, 0.0, 0, 0.0)
+    left, right = left.reshape(-1), right.reshape(-1)
+    parts = [_chunk(left[i:i + CHUNK], right[i:i + CHUNK]) for i in range(0, left.size, CHUNK)]
+    deltas, rels, ulps, differing = zip(*parts, strict=True)
+    return Difference(json_float(float(np.max(deltas))), json_float(float(np.max(rels))),
+                      None if ulps[0] is None else max(ulps), sum(differing) / left.size)
+
+
+def _combined(a: list[Any] | tuple[Any, ...], b: list[Any] | tuple[Any, ...]) -> Difference | None:
+    """The difference of two sequences of arrays, item by item (the same as stacked)."""
+    if len(a) != len(b):
+        return None
+    parts = [difference(x, y) for x, y in zip(a, b, strict=True)]
+    sizes = [np.size(x) for x in a]
+    if any(p is None for p in parts) or len({np.shape(x) for x in (*a, *b)}) != 1:
+        return None
+    total = sum(sizes)
+    if not total:
+        return Difference(0.0, 0.0, 0, 0.0)
+
+    def worst(values: list[Any]) -> Any:
+        return None if any(v is None for v in values) else max(values)
+
+    return Difference(worst([p.max_abs for p in parts]), worst([p.max_rel for p in parts]),
+                      worst([p.max_ulps for p in parts]),
+                      sum(p.fraction * n for p, n in zip(parts, sizes, strict=True)) / total)
+
+
+#: Elements compared at a time: the temporaries stay a few MB whatever the size of the
+#: arrays (a whole-array pass held eight array-sized temporaries at once).
+CHUNK = 2**16
+
+
+def _chunk(left: np.ndarray, right: np.ndarray) -> tuple[float, float, int | None, int]:
+    """Max absolute and relative difference, max ULPs and differing count of one chunk."""
     with np.errstate(all="ignore"):
         delta = np.abs(left.astype(np.complex128 if left.dtype.kind == "c" else np.float64)
                        - right.astype(np.complex128 if right.dtype.kind == "c" else np.float64))
@@ -71,12 +108,11 @@ def difference(a: Any, b: Any) -> Difference | None:
     ulps = None
     if left.dtype == right.dtype and left.dtype.kind == "f" and left.dtype.itemsize in _SIGNED:
         ulps = _max_ulps(_ordered_ints(left), _ordered_ints(right))
-    return Difference(json_float(float(np.max(delta))),
-                      json_float(float(np.max(rel))), ulps, _fraction_differing(left, right))
+    return float(np.max(delta)), float(np.max(rel)), ulps, _count_differing(left, right)
 
 
-def _fraction_differing(left: np.ndarray, right: np.ndarray) -> float:
-    """Share of elements that are not bit-identical (equal values of other dtypes count equal)."""
+def _count_differing(left: np.ndarray, right: np.ndarray) -> int:
+    """Elements that are not bit-identical (equal values of other dtypes count equal)."""
     if left.dtype == right.dtype and left.dtype.kind in "fc":
         width = left.dtype.itemsize
         a = np.ascontiguousarray(left).reshape(-1).view(np.uint8).reshape(-1, width)
@@ -84,7 +120,7 @@ def _fraction_differing(left: np.ndarray, right: np.ndarray) -> float:
         differing = (a != b).any(axis=1)
     else:
         differing = np.asarray(left != right).reshape(-1)
-    return float(np.count_nonzero(differing)) / left.size
+    return int(np.count_nonzero(differing))
 
 
 def _max_ulps(left: np.ndarray, right: np.ndarray) -> int:
