@@ -24,7 +24,7 @@ CELL_FINDINGS = ("update_precision", "update_lr_scale", "state_left_out")
 
 def _sections() -> dict[str, str]:
     """Anchor id -> the text up to the next anchor."""
-    parts = re.split(r'<a id="([a-z_-]+)"></a>', DOC)
+    parts = re.split(r'<a id="([a-z0-9_-]+)"></a>', DOC)
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
@@ -56,7 +56,7 @@ def test_every_code_has_a_section_saying_what_its_confidence_rests_on(code: str)
 def test_every_link_a_report_prints_lands_on_a_section(path: Path) -> None:
     report = json.loads(path.read_text())
     markup = render_html(report)
-    anchors = re.findall(r'href="' + re.escape(fmt.DIAGNOSES_DOC) + r'#([a-z_-]+)"', markup)
+    anchors = re.findall(r'href="' + re.escape(fmt.DIAGNOSES_DOC) + r'#([a-z0-9_-]+)"', markup)
     codes = [f["code"] for f in report.get("findings", [])]
     if report.get("first_divergence"):
         codes.append(report["first_divergence"]["cause"])
