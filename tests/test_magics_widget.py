@@ -8,6 +8,9 @@ JupyterLab's default save does, and then:
   (``GradcheckWidget(children=…``, ``IntProgress(…``), no progress left;
 * reopened in a real JupyterLab with no kernel (browser tests): no "model
   not found", no raw repr, every report's headline on the page.
+
+Live, in a running kernel, the same output shows the widget (once) and, after
+a kernel restart, the report (labextension/src/widgetview.ts).
 """
 
 from __future__ import annotations
@@ -124,13 +127,7 @@ def test_outside_a_kernel_widget_returns_the_report_without_a_view(
 @pytest.mark.browser
 @pytest.mark.kernel
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("trusted", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
-        "a trusted notebook's widget view is claimed by jupyterlab-manager, which shows "
-        "'Loading widget...' with no kernel (and 'model not found' after one restores) and "
-        "never falls back to the bundle's text/html; needs a fallback in the labextension"))),
-], ids=["from-someone-else", "own-saved"])
+@pytest.mark.parametrize("trusted", [False, True], ids=["from-someone-else", "own-saved"])
 def test_reopened_without_a_kernel_every_report_reads(
     saved: Path, tmp_path: Path, trusted: bool
 ) -> None:
@@ -149,3 +146,36 @@ def test_reopened_without_a_kernel_every_report_reads(
         assert not re.search(r"(Gradcheck|Determinism)Widget\(|IntProgress\(", text)
         for headline in headlines:
             assert headline[:60] in text, headline
+
+
+@pytest.mark.browser
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+def test_live_widget_shows_once_and_gives_way_to_the_report_on_restart(tmp_path: Path) -> None:
+    from test_browser_theme import NOTEBOOK, browser, running_lab
+    from test_labextension_e2e import _menu, _wait_for_kernel
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c)
+                                               for c in CELLS[:PROGRESS_CELL]])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    with running_lab(tmp_path, {"live.ipynb": (notebook, True)}, kernels=True) as (url, _), \
+            browser() as page:
+        page.goto(f"{url}/lab/tree/live.ipynb")
+        _wait_for_kernel(url)
+        _menu(page, "Run", "runmenu:run-all")
+        cells = [page.locator(f"{NOTEBOOK} .jp-Cell").nth(index) for index in WIDGET_CELLS]
+        for cell in cells:
+            cell.locator(".jupyter-widgets .widget-dropdown").wait_for(timeout=90_000)
+        page.wait_for_timeout(1500)  # past the renderer's grace period: nothing else turns up
+        for cell in cells:
+            assert cell.locator(".jp-OutputArea-output").count() == 1
+            assert cell.locator(".widget-dropdown:visible").count() == 1, "the widget, once"
+            assert cell.locator(".nbgrad-Report:visible").count() == 0, "not the report too"
+
+        _menu(page, "Kernel", "kernelmenu:restart")
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        for cell in cells:
+            cell.locator(".nbgrad-Report-headline").first.wait_for(state="visible")
+            assert cell.locator(".widget-dropdown:visible").count() == 0
+            assert "model not found" not in cell.inner_text()

@@ -1,6 +1,7 @@
 /**
- * Plugin wiring: the nbgrad checks panel in the right sidebar, and the links
- * from reported lines to the cells that define them.
+ * Plugin wiring: the nbgrad checks panel in the right sidebar, the links
+ * from reported lines to the cells that define them, and in each notebook the
+ * report instead of a `--widget` view whose model is gone (`widgetview.ts`).
  * (The report renderer is the separate MIME extension in `mime.ts`.)
  */
 
@@ -16,6 +17,7 @@ import { markUnresolved, SHOW_LINE_EVENT, ShowLineEvent } from './dom';
 import { checksIcon } from './icon';
 import { showLine } from './navigate';
 import { ChecksPanel } from './panel';
+import { fallBackToReports } from './widgetview';
 
 /** DOM id of the panel, also the `data-id` of its sidebar tab. */
 const PANEL_ID = 'nbgrad-checks';
@@ -52,6 +54,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     labShell: ILabShell | null
   ): void => {
+    tracker.forEach(fallBackToReports);
+    tracker.widgetAdded.connect((_, notebook) => fallBackToReports(notebook));
     const panel = new ChecksPanel(tracker, app.shell);
     panel.id = PANEL_ID;
     panel.title.icon = checksIcon;

@@ -250,7 +250,8 @@ function staticDetails(html: unknown, sanitizer: IRenderMime.ISanitizer): HTMLEl
   );
 }
 
-class ReportRenderer extends Widget implements IRenderMime.IRenderer {
+/** The report from its JSON, the bundle's static HTML folded under it. */
+export class ReportRenderer extends Widget implements IRenderMime.IRenderer {
   constructor(options: IRenderMime.IRendererOptions) {
     super();
     this._sanitizer = options.sanitizer;
@@ -270,11 +271,11 @@ class ReportRenderer extends Widget implements IRenderMime.IRenderer {
 /**
  * Rank: lower wins.  ipywidgets' jupyterlab-manager registers the live widget
  * view (`application/vnd.jupyter.widget-view+json`) at -10 and JupyterLab's
- * `text/html` renderer has default rank 50.  Any rank strictly between puts a
- * bundle of all three on the widget while it exists and on this renderer,
- * not the plain static HTML, everywhere else.  (When a saved notebook still
- * carries a widget view whose model is gone, jupyterlab-manager claims the
- * output anyway and prints "model not found"; no rank can change that.)
+ * `text/html` renderer has default rank 50: anywhere but a notebook (a
+ * console, an output view) a bundle of all three shows the widget while it
+ * is live, and this renderer, not the plain static HTML, for a bundle
+ * without a view.  In a notebook `widgetview.ts` outranks the view for
+ * nbgrad's bundles and falls back to this renderer when the model is gone.
  */
 const RANK = 40;
 

@@ -251,3 +251,19 @@ export function headlineFigure(report: ReportSummary): string {
   const step = divergence.step === null ? 'step ?' : `step ${divergence.step}`;
   return divergence.cause === null ? step : `${step} · ${divergence.cause}`;
 }
+
+/** MIME type of an ipywidgets view (`{"model_id": …}`), which `%gradcheck --widget` adds. */
+export const WIDGET_VIEW_MIME_TYPE = 'application/vnd.jupyter.widget-view+json';
+
+/**
+ * The widget model a bundle's live view shows, when the bundle also carries
+ * nbgrad's report to fall back on; `null` for any other bundle (another
+ * library's widget, a plain report) or a view with no model (closed: `""`).
+ */
+export function fallbackWidgetModel(data: Readonly<Record<string, unknown>>): string | null {
+  const view = data[WIDGET_VIEW_MIME_TYPE];
+  if (!(REPORT_MIME_TYPE in data) || !isObject(view)) {
+    return null;
+  }
+  return typeof view.model_id === 'string' && view.model_id !== '' ? view.model_id : null;
+}

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {
+  fallbackWidgetModel,
   failingIndices,
   formatLocation,
   formatRelError,
@@ -10,9 +11,11 @@ import {
   joints,
   isFailing,
   parseReport,
+  REPORT_MIME_TYPE,
   ReportSummary,
   statusTone,
-  unravelIndex
+  unravelIndex,
+  WIDGET_VIEW_MIME_TYPE
 } from '../report';
 
 function gradcheck(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -244,5 +247,22 @@ describe('formatting', () => {
     expect(isFailing('fail')).toBe(true);
     expect(isFailing('diverged')).toBe(true);
     expect(isFailing('error')).toBe(true);
+  });
+});
+
+describe('fallbackWidgetModel', () => {
+  const view = { version_major: 2, version_minor: 0, model_id: 'c0ffee' };
+
+  test('names the model of a view that travels with an nbgrad report', () => {
+    const data = { [WIDGET_VIEW_MIME_TYPE]: view, [REPORT_MIME_TYPE]: gradcheck(), 'text/plain': '' };
+    expect(fallbackWidgetModel(data)).toBe('c0ffee');
+  });
+
+  test("leaves other libraries' widgets, plain reports and closed views alone", () => {
+    expect(fallbackWidgetModel({ [WIDGET_VIEW_MIME_TYPE]: view, 'text/plain': 'IntSlider()' })).toBeNull();
+    expect(fallbackWidgetModel({ [REPORT_MIME_TYPE]: gradcheck() })).toBeNull();
+    const closed = { ...view, model_id: '' };
+    expect(fallbackWidgetModel({ [WIDGET_VIEW_MIME_TYPE]: closed, [REPORT_MIME_TYPE]: gradcheck() })).toBeNull();
+    expect(fallbackWidgetModel({ [WIDGET_VIEW_MIME_TYPE]: 'c0ffee', [REPORT_MIME_TYPE]: {} })).toBeNull();
   });
 });
