@@ -322,7 +322,8 @@ chunks hashed on all cores) over a 256 MB buffer; on the GPU the device digest k
 A "CuPy (GPU)" row is added when CuPy sees a CUDA device; {gpu_note}
 *extra peak memory*: the check's peak traced allocation (``tracemalloc``) above what the
 namespace held before, as a multiple of the state; goal ≤ 1.5×.  The state-size loop
-updates its four parameter arrays in place, so run 0's end snapshot must copy them all.
+updates its four parameter arrays in place: run 0's end snapshot keeps their digests,
+not copies, and a deterministic rerun leaves run 0's bytes in them again.
 """
 
 
