@@ -123,7 +123,7 @@ for i in range(3):
 """
 
 
-@pytest.mark.filterwarnings("ignore:after the determinism check the namespace was left")
+@pytest.mark.filterwarnings("ignore:after the determinism check of")
 def test_a_large_array_a_later_run_overwrote_is_replayed_as_run_0_without_poison():
     # Unseeded draws diverge (experiments, localisation, chaos probe all rewrite W in place),
     # and W[:8] takes never-written memory: the reruns poison it, the replay of run 0 must not.
@@ -163,3 +163,18 @@ def test_an_interrupt_in_the_experiments_replays_run_0_into_a_large_array(monkey
     plain = {"np": np, "W": np.zeros(LARGE)}
     exec(LARGE_UNSEEDED, plain)
     assert ns["W"] is w and w.tobytes() == plain["W"].tobytes()
+
+
+def test_a_replay_that_differs_from_run_0_says_so():
+    calls = []  # outside the namespace: every run of the cell sees a different count
+    w = np.zeros(LARGE)
+    ns = {"W": w}
+
+    def cell():
+        calls.append(1)
+        ns["W"] += len(calls)
+
+    with pytest.warns(RuntimeWarning, match="a replay of run 0 .* differs from run 0"):
+        report = check_determinism(cell, ns)
+    assert report.to_dict()["deterministic"] is False
+    assert ns["W"] is w and np.all(w == len(calls))  # the replay, the last run, is left

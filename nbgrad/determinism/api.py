@@ -187,8 +187,8 @@ class _Check:
             raise
         left = _put_back(runner, before, after, run0)
         if left != _RUN0_LEFT:
-            warnings.warn(f"after the determinism check the namespace was {left}",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(f"after the determinism check of {self.label!r} the namespace was "
+                          f"{left}", RuntimeWarning, stacklevel=3)  # the label: shown per cell
         return report
 
     def _reruns(self, runner: CellRunner, run0: RunRecord, runs: int, poison: bool,
