@@ -134,3 +134,19 @@ def seed001_rnn(wrong_preactivation: bool = True, seed: int = 1):
         return [np.outer(a, delta2), np.outer(b, delta3), np.outer(b_t, delta2t)]
 
     return params, cost, grad
+
+
+def max_pool(x: np.ndarray, dout: np.ndarray, size: int = 2) -> tuple[float, np.ndarray]:
+    """CS231n's max_pool_forward_naive/backward_naive (2×2, stride 2), the assignment's loops."""
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, H // size, W // size))
+    dx = np.zeros_like(x)
+    for i in range(H // size):
+        for j in range(W // size):
+            window = x[:, :, i * size:(i + 1) * size, j * size:(j + 1) * size]
+            out[:, :, i, j] = np.max(window, axis=(2, 3))
+            for n in range(N):
+                for c in range(C):
+                    r, q = np.unravel_index(np.argmax(window[n, c]), (size, size))
+                    dx[n, c, i * size + r, j * size + q] += dout[n, c, i, j]
+    return float(np.sum(out * dout)), dx

@@ -7,7 +7,7 @@ import pytest
 
 from nbgrad.gradcheck import gradcheck
 from nbgrad.report.schema import validate_report
-from tests.gradcheck_fixtures import SEED003_BLOCKS, quadratic, seed003_problem
+from tests.gradcheck_fixtures import SEED003_BLOCKS, max_pool, quadratic, seed003_problem
 
 
 class Counted:
@@ -170,34 +170,18 @@ def test_sparse_errors_too_many_to_isolate_are_not_called_everywhere():
     assert "everywhere" not in report.headline.split(". ")[0]
 
 
-def _max_pool(x, dout, size=2):
-    """CS231n's max_pool_forward_naive/backward_naive (2×2, stride 2), the assignment's loops."""
-    N, C, H, W = x.shape
-    out = np.zeros((N, C, H // size, W // size))
-    dx = np.zeros_like(x)
-    for i in range(H // size):
-        for j in range(W // size):
-            window = x[:, :, i * size:(i + 1) * size, j * size:(j + 1) * size]
-            out[:, :, i, j] = np.max(window, axis=(2, 3))
-            for n in range(N):
-                for c in range(C):
-                    r, q = np.unravel_index(np.argmax(window[n, c]), (size, size))
-                    dx[n, c, i * size + r, j * size + q] += dout[n, c, i, j]
-    return float(np.sum(out * dout)), dx
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_tied_maxima_are_no_false_alarm_in_fast_mode(seed):
     """Integer inputs tie in most windows: every direction meets kinks, no element is wrong."""
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 3, size=(2, 3, 8, 8)).astype(float)
     dout = rng.normal(size=(2, 3, 4, 4))
-    report = gradcheck(lambda v: _max_pool(v, dout), x, mode="fast", seed=seed)
+    report = gradcheck(lambda v: max_pool(v, dout), x, mode="fast", seed=seed)
     assert report.passed, report.headline
     block = report.blocks[0]
     assert block["n_flagged"] == 0 and block["fast"]["kinks"] >= 1
     assert "met a kink" in report.headline and "384 element(s) in" in report.headline
-    doubled = gradcheck(lambda v: (_max_pool(v, dout)[0], 2 * _max_pool(v, dout)[1]), x,
+    doubled = gradcheck(lambda v: (max_pool(v, dout)[0], 2 * max_pool(v, dout)[1]), x,
                         mode="fast", seed=seed)
     assert not doubled.passed and doubled.blocks[0]["n_flagged"] > 0
 
