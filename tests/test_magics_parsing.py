@@ -6,7 +6,7 @@ import math
 import shlex
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from IPython.core.error import UsageError as IPythonUsageError
 
@@ -174,6 +174,7 @@ def test_runs_is_an_integer_from_2_to_the_maximum_or_a_named_error(text):
 
 
 @given(st.one_of(st.floats(), st.text(max_size=8)))
+@example("-h")  # found by hypothesis: a help token anywhere asks for the usage
 def test_max_snapshot_mb_is_finite_positive_or_a_named_error(value):
     text = repr(value) if isinstance(value, float) else value
     try:
@@ -181,6 +182,9 @@ def test_max_snapshot_mb_is_finite_positive_or_a_named_error(value):
     except ValueError:
         number = math.nan
     options = f"--max-snapshot-mb {shlex.quote(text)}"
+    if text in ("-h", "--help"):
+        assert parse_options(DETERMINISM, "determinism", options) is None
+        return
     try:
         args = parse_options(DETERMINISM, "determinism", options)
     except UsageError as error:
