@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import pytest
@@ -27,6 +27,9 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 from nbgrad.report.base import MIME_TYPE
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -165,13 +168,12 @@ def test_live_widget_shows_once_and_gives_way_to_the_report_on_restart(tmp_path:
         _wait_for_kernel(url)
         _menu(page, "Run", "runmenu:run-all")
         cells = [page.locator(f"{NOTEBOOK} .jp-Cell").nth(index) for index in WIDGET_CELLS]
-        for cell in cells:
-            cell.locator(".jupyter-widgets .widget-dropdown").wait_for(timeout=90_000)
-        page.wait_for_timeout(1500)  # past the renderer's grace period: nothing else turns up
-        for cell in cells:
-            assert cell.locator(".jp-OutputArea-output").count() == 1
-            assert cell.locator(".widget-dropdown:visible").count() == 1, "the widget, once"
-            assert cell.locator(".nbgrad-Report:visible").count() == 0, "not the report too"
+        _assert_widget_once(page, cells)
+        _menu(page, "File", "docmanager:save")  # as JupyterLab saves: no widget state
+        page.locator(".lm-TabBar-tab.jp-mod-dirty").wait_for(state="detached")
+        page.reload()  # the kernel still holds the models: the widget again, not the report
+        _wait_for_kernel(url)
+        _assert_widget_once(page, cells)
 
         _menu(page, "Kernel", "kernelmenu:restart")
         page.locator(".jp-Dialog .jp-mod-accept").click()
@@ -179,3 +181,13 @@ def test_live_widget_shows_once_and_gives_way_to_the_report_on_restart(tmp_path:
             cell.locator(".nbgrad-Report-headline").first.wait_for(state="visible")
             assert cell.locator(".widget-dropdown:visible").count() == 0
             assert "model not found" not in cell.inner_text()
+
+
+def _assert_widget_once(page: Page, cells: list[Locator]) -> None:
+    for cell in cells:
+        cell.locator(".jupyter-widgets .widget-dropdown").wait_for(timeout=90_000)
+    page.wait_for_timeout(1500)  # past the renderer's grace period: nothing else turns up
+    for cell in cells:
+        assert cell.locator(".jp-OutputArea-output").count() == 1
+        assert cell.locator(".widget-dropdown:visible").count() == 1, "the widget, once"
+        assert cell.locator(".nbgrad-Report:visible").count() == 0, "not the report too"

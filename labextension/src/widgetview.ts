@@ -85,8 +85,8 @@ class LiveWidgetOrReport extends Panel implements IRenderMime.IRenderer {
     if (!current()) {
       return;
     }
-    if (!this._session.session?.kernel) {
-      this._report.show(); // no kernel, no widget manager: the view would wait for ever
+    if (!this._session.session?.kernel || !this._rendermime.getFactory(WIDGET_VIEW_MIME_TYPE)) {
+      this._report.show(); // no kernel (no widget manager) or no widgets extension: no view
       return;
     }
     const renderer = this._rendermime.createRenderer(WIDGET_VIEW_MIME_TYPE);
