@@ -35,12 +35,20 @@ def smooth_problem(theta0: np.ndarray, seed: int):
 
 @SETTINGS
 @given(theta=hnp.arrays(np.float64, shapes, elements=values), seed=st.integers(0, 2**16))
+@example(  # found by hypothesis: [0, 4] has |g| = 1.5e-4 and an absolute error of 2e-12
+    theta=np.array([[2.37890625, 0.0, 0.0, -0.4296875, -1.28399389],
+                    [0.0, 0.0, 0.0, 3.0, 0.0],
+                    [0.0, -1.0078125, 0.0, 0.0, 1.890625]]),
+    seed=18952,
+)
 def test_correct_float64_gradient_passes_with_tiny_error_and_is_restored(theta, seed):
+    """Every element agrees to 1e-8, or to within the cost's rounding (≤ 1 standard error)."""
     cost, grad = smooth_problem(theta, seed)
     before = theta.tobytes()
     report = gradcheck(cost, theta, grad=grad)
     assert report.passed, report.headline
-    assert report.max_rel_error <= 1e-8
+    for element in report.blocks[0]["worst"]:
+        assert element["rel_error"] <= 1e-8 or element["standard_errors"] <= 1, element
     assert theta.tobytes() == before
 
 
