@@ -153,10 +153,14 @@ def test_a_bad_option_or_cell_is_one_message_naming_the_culprit(shell, capsys, c
 
 
 def test_return_and_await_inside_functions_are_fine():
-    refuse_top_level_async_or_return(
-        "def f():\n    return 1\nasync def g():\n    await h()\nclass C:\n"
-        "    def m(self):\n        return (yield)\nlambda: 0\nf()", "gradcheck")
-    refuse_top_level_async_or_return("this is not ( python", "gradcheck")  # the engine says so
+    nested = ("def f():\n    return 1\nasync def g():\n    await h()\nclass C:\n"
+              "    def m(self):\n        return (yield)\nlambda: 0\nf()")
+    assert refuse_top_level_async_or_return(nested, "gradcheck") is None
+    # the engine reports code that does not parse, with its line
+    assert refuse_top_level_async_or_return("this is not ( python", "gradcheck") is None
+    # the same code with one statement moved to the top level is refused at that line
+    with pytest.raises(UsageError, match="line 10 has a top-level 'await'"):
+        refuse_top_level_async_or_return(nested + "\nawait h()", "gradcheck")
 
 
 @given(st.text(max_size=12))
