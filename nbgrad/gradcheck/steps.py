@@ -82,9 +82,6 @@ class StepPolicy:
         eps = precision(coarser, noise_floor, abs(f0))
         return cls(eps=eps, tol=tolerance(eps), cost_size=abs(f0))
 
-    def with_tolerance(self, tol: float) -> StepPolicy:
-        return StepPolicy(self.eps, tol, self.cost_size, self.curvature)
-
     def calibrated(self, curvature: float) -> StepPolicy:
         return StepPolicy(self.eps, self.tol, self.cost_size, curvature)
 
