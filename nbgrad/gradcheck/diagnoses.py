@@ -587,7 +587,7 @@ def _where_findings(ev: Evidence) -> list[dict[str, Any]]:
         share = ev.n / max(int(ev.grid(ev.usable)[_line(region)].sum()), 1)
         return [finding(
             ev.name,
-            f"one_{region['axis']}",
+            ONE_ROW if region["axis"] == "row" else ONE_COLUMN,
             share * ev.sureness(),
             f"{region['where']}: {extent} of {region['axis']} {region['index']} wrong, the rest "
             f"of {ev.name} right — look at how this {region['axis']} is treated differently (a "
