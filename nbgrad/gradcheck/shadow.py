@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 
 from nbgrad.backend import is_array
-from nbgrad.gradcheck.checks import BlockCheck
+from nbgrad.gradcheck.checks import BlockCheck, PartCheck
 from nbgrad.gradcheck.compare import relative_error
 from nbgrad.gradcheck.diagnoses import finding
 from nbgrad.gradcheck.evaluate import CostCalls, cost_dtype, split_return
 from nbgrad.gradcheck.numeric import differences, richardson
 from nbgrad.gradcheck.params import ParamSet, collect
-from nbgrad.gradcheck.steps import RICHARDSON_EXPONENT, machine_epsilon
+from nbgrad.gradcheck.steps import RICHARDSON_EXPONENT, machine_epsilon, nominal
 
 #: Doubtful elements per block checked against the float64 truth.
 MAX_ELEMENTS = 64
@@ -74,7 +74,8 @@ def shadow_check(
     """Settle the doubtful elements of low-precision blocks against float64; findings to report."""
     doubtful = [
         check for check in checks
-        if follows_dtype(check.block.dtype, cost.cost_dtype) and _doubtful(check).any()
+        if follows_dtype(check.block.dtype, cost.cost_dtype)
+        and any(_doubtful(part, check.tolerance).any() for part in check.parts)
     ]
     if not doubtful or (paramset.structure == "flat" and len(paramset.blocks) == 0):
         return []
@@ -97,9 +98,10 @@ def shadow_check(
     return [item for item in found if item is not None]
 
 
-def _doubtful(check: BlockCheck) -> np.ndarray:
-    close = check.rel_error <= MARGIN * check.tolerance
-    return check.unresolved | (check.flagged & close)
+def _doubtful(part: PartCheck, tolerance: float) -> np.ndarray:
+    """Unresolved coordinates, and flagged ones within :data:`MARGIN` of the tolerance."""
+    close = part.rel_error <= MARGIN * tolerance
+    return part.unresolved | (part.flagged & close)
 
 
 def _layout(paramset: ParamSet) -> tuple[Any, Any, str]:
@@ -120,15 +122,13 @@ def _settle(
     eps = machine_epsilon(np.float64)
     agreed, errors, settled = 0, [], 0
     for number, part_check in enumerate(check.parts):
-        close = part_check.rel_error <= MARGIN * check.tolerance
-        doubtful = part_check.unresolved | (part_check.flagged & close)
-        indices = np.flatnonzero(doubtful)[:MAX_ELEMENTS]
+        indices = np.flatnonzero(_doubtful(part_check, check.tolerance))[:MAX_ELEMENTS]
         if not indices.size:
             continue
         part = block.parts[number]
         theta = part.flat_copy()
         base = theta[indices]
-        step = eps**RICHARDSON_EXPONENT * np.maximum(np.abs(base), 1.0)
+        step = nominal(base, eps, RICHARDSON_EXPONENT)
         coarse = differences(part, indices, theta, step, f0, calls)
         fine = differences(part, indices, theta, coarse.step / 2, f0, calls)
         truth = richardson(coarse, fine)
