@@ -253,11 +253,8 @@ class _Walk:
 
 
 def _is_user_function(function: types.FunctionType, namespace_module: str | None) -> bool:
-    return _is_own_code(function.__module__, namespace_module)
-
-
-def _is_own_code(module: str | None, namespace_module: str | None) -> bool:
     """Defined in a notebook cell or in one of the user's own module files."""
+    module = function.__module__
     return module in {"__main__", namespace_module} or (module is not None
                                                          and is_user_module(module))
 
