@@ -445,7 +445,7 @@ def _with_widget(report: Any, wanted: bool) -> Any:
     if wanted:
         from nbgrad.report.bundle import show_live
 
-        show_live(report.to_dict())
+        show_live(report.id)  # not to_dict(): a deep copy for one field
     return report
 
 

@@ -95,6 +95,10 @@ class Report:
     def label(self) -> str:
         return str(self._data["label"])
 
+    @property
+    def id(self) -> str:
+        return str(self._data["id"])
+
     def __repr__(self) -> str:
         from nbgrad.report.text import render_text
 

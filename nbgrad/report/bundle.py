@@ -55,9 +55,9 @@ def use_live_widgets(enabled: bool = True) -> None:
     _settings["live_widgets"] = bool(enabled)
 
 
-def show_live(report: dict[str, Any]) -> None:
+def show_live(report_id: str) -> None:
     """Put the live widget into this one report's bundle (``--widget``), kernel sessions only."""
-    _live.add(str(report.get("id")))
+    _live.add(report_id)
 
 
 def mimebundle(report: dict[str, Any]) -> dict[str, Any]:
