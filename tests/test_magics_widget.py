@@ -16,7 +16,7 @@ a kernel restart, the report (labextension/src/widgetview.ts).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,21 +127,33 @@ def test_outside_a_kernel_widget_returns_the_report_without_a_view(
 # -- reopened in JupyterLab ------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def reopened(saved: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One JupyterLab, no kernel, serving the saved notebook twice: unsigned and signed."""
+    from test_browser_theme import running_lab
+
+    # Signatures are content hashes: the copy from "someone else" differs by one field.
+    shared = nbformat.read(saved, as_version=4)
+    shared.metadata["title"] = "from a colleague"
+    notebooks = {"from-someone-else.ipynb": (shared, False),
+                 "own-saved.ipynb": (nbformat.read(saved, as_version=4), True)}
+    with running_lab(tmp_path_factory.mktemp("reopened"), notebooks) as (url, _):
+        yield url
+
+
 @pytest.mark.browser
 @pytest.mark.kernel
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("trusted", [False, True], ids=["from-someone-else", "own-saved"])
+@pytest.mark.parametrize("name", ["from-someone-else", "own-saved"])
 def test_reopened_without_a_kernel_every_report_reads(
-    saved: Path, tmp_path: Path, trusted: bool
+    saved: Path, reopened: str, name: str
 ) -> None:
-    from test_browser_theme import NOTEBOOK, browser, running_lab
+    from test_browser_theme import NOTEBOOK, browser
 
     headlines = [o["data"][MIME_TYPE]["headline"] for outs in _outputs(saved) for o in outs
                  if MIME_TYPE in o.get("data", {})]
-    notebook = nbformat.read(saved, as_version=4)
-    with running_lab(tmp_path, {"checks.ipynb": (notebook, trusted)}) as (url, _), \
-            browser() as page:
-        page.goto(f"{url}/lab/tree/checks.ipynb")
+    with browser() as page:
+        page.goto(f"{reopened}/lab/tree/{name}.ipynb")
         page.locator(f"{NOTEBOOK} .jp-Cell").nth(len(CELLS) - 1).wait_for()
         page.wait_for_timeout(3000)  # give the widget manager its chance to give up
         text = page.locator(f"{NOTEBOOK} .jp-Notebook").inner_text()
