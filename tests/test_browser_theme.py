@@ -113,11 +113,10 @@ def _notebook() -> nbformat.NotebookNode:
 
 
 def _settings(config: Path, theme: str) -> None:
-    """Theme, every cell rendered (no windowing), no kernel started, no toasts."""
+    """Theme, every cell rendered (no windowing); ``_serve`` already turned the toasts off."""
     root = config / "lab" / "user-settings" / "@jupyterlab"
     for plugin, values in [
         ("apputils-extension/themes", {"theme": theme}),
-        ("apputils-extension/notification", {"checkForUpdates": False, "fetchNews": "false"}),
         ("notebook-extension/tracker", {"windowingMode": "none",
                                         "autoStartDefaultKernel": True}),
     ]:
