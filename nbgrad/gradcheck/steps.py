@@ -98,11 +98,11 @@ class StepPolicy:
 
     def central(self, theta: Any) -> Any:
         """Pass 1: the central-difference step of each element of ``theta``."""
-        return self.relative_step * _scale(theta)
+        return self.relative_step * element_scale(theta)
 
     def coarse(self, theta: Any) -> Any:
         """Pass 2 and the curvature probes: the larger step of the Richardson pair."""
-        return self.eps**RICHARDSON_EXPONENT * _scale(theta)
+        return self.eps**RICHARDSON_EXPONENT * element_scale(theta)
 
     def small(self, theta: Any) -> Any:
         """Pass 3: the confirmation step, :data:`SMALL_STEP_DIVISOR` times the central one."""
@@ -110,7 +110,7 @@ class StepPolicy:
 
     def own_scale(self, theta: Any) -> Any:
         """Pass 3b: a step relative to the parameter's own size (a parameter of 1e-8)."""
-        return domain_shrink(theta, self.eps**CENTRAL_EXPONENT * _scale(theta), first=True)
+        return domain_shrink(theta, self.eps**CENTRAL_EXPONENT * element_scale(theta), first=True)
 
     @property
     def goal(self) -> float:
@@ -130,7 +130,8 @@ SMALL_STEP_DIVISOR = 16.0
 GOAL_FRACTION = 1e-2
 
 
-def _scale(theta: Any) -> Any:
+def element_scale(theta: Any) -> Any:
+    """Each element's scale ``s = max(|θ|, 1)``, in float64 on the device of ``theta``."""
     xp = array_module(theta)
     return xp.maximum(xp.abs(theta.astype(np.float64)), TYPICAL_SCALE)
 
@@ -182,9 +183,7 @@ class Steps:
 
 def nominal(theta: Any, eps: float, exponent: float) -> Any:
     """``ε^exponent · max(|θ|, 1)`` on the device of ``theta``, in float64 or wider."""
-    xp = array_module(theta)
-    scale = xp.maximum(xp.abs(theta.astype(np.float64)), TYPICAL_SCALE)
-    return (eps**exponent) * scale
+    return (eps**exponent) * element_scale(theta)
 
 
 #: A step that left the cost's domain is retried at least this many times smaller.

@@ -43,7 +43,7 @@ import numpy as np
 from nbgrad.backend import array_module, to_numpy
 from nbgrad.gradcheck.evaluate import CostCalls, Where
 from nbgrad.gradcheck.params import Block
-from nbgrad.gradcheck.steps import TYPICAL_SCALE
+from nbgrad.gradcheck.steps import element_scale
 from nbgrad.report.base import json_float
 
 #: Steps ``h₀·2⁻ᵏ``, k = 0 … STEPS − 1: one evaluation each, STEPS − 1 orders.
@@ -147,9 +147,7 @@ def _direction(theta: Any, rng: np.random.Generator) -> Any:
     """Random signs times magnitudes in [0.5, 1.5], times each element's scale max(|θ|, 1)."""
     n = int(theta.size)
     weights = rng.choice(np.array([-1.0, 1.0]), size=n) * rng.uniform(0.5, 1.5, size=n)
-    xp = array_module(theta)
-    scale = xp.maximum(xp.abs(theta.astype(np.float64)), TYPICAL_SCALE)
-    return xp.asarray(weights) * scale / math.sqrt(max(n, 1))
+    return array_module(theta).asarray(weights) * element_scale(theta) / math.sqrt(max(n, 1))
 
 
 def _where(name: str) -> Where:
