@@ -71,11 +71,11 @@ def difference(a: Any, b: Any) -> Difference | None:
 
 def _combined(a: list[Any] | tuple[Any, ...], b: list[Any] | tuple[Any, ...]) -> Difference | None:
     """The difference of two sequences of arrays, item by item (the same as stacked)."""
-    if len(a) != len(b):
-        return None
+    if len(a) != len(b) or len({np.shape(x) for x in (*a, *b)}) != 1:
+        return None  # checked first: a ragged dict (``W1``, ``b1``) is never compared item by item
     parts = [difference(x, y) for x, y in zip(a, b, strict=True)]
     sizes = [np.size(x) for x in a]
-    if any(p is None for p in parts) or len({np.shape(x) for x in (*a, *b)}) != 1:
+    if any(p is None for p in parts):
         return None
     total = sum(sizes)
     if not total:
