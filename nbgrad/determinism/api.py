@@ -174,7 +174,6 @@ class _Check:
                 "determinism check interrupted while recording run 0's end state; no rerun "
                 "was made and the namespace holds what run 0 left (as after one plain run "
                 "of the cell)") from exc
-        self.phase = "the reruns"
         try:
             report = self._reruns(runner, run0, runs, poison, compare_numpy, backend)
         except KeyboardInterrupt as exc:
