@@ -46,6 +46,13 @@ def doc_link(code: str) -> str:
     return f"{DIAGNOSES_DOC}#{code}"
 
 
+def fix_words(fix: dict[str, Any] | None, headline: str) -> str:
+    """The fix's summary, said once: ``""`` without a fix or when the headline carries it."""
+    if fix is None or fix["kind"] == "none" or fix["summary"] in headline:
+        return ""
+    return str(fix["summary"])
+
+
 def report_kind(report: Any) -> str:
     """Return ``report["kind"]``, or raise naming what was received instead."""
     if not isinstance(report, dict):

@@ -422,7 +422,8 @@ def _fix(fix: dict[str, Any] | None, headline: str) -> str:
         change = (f'<pre class="nbgrad-fix" style="{PRE_STYLE}">{html.escape(at)}'
                   f"- {html.escape(fix['before'])}\n{' ' * len(at)}+ "
                   f"{html.escape(fix['after'])}</pre>")
-    words = "" if fix["summary"] in headline else f" {html.escape(fix['summary'])}"
+    words = fmt.fix_words(fix, headline)
+    words = f" {html.escape(words)}" if words else ""
     if not words and not change:
         return ""
     return f'<p style="margin: 2px 0"><strong>Fix:</strong>{words}</p>' + change

@@ -192,9 +192,8 @@ def _divergence(div: dict[str, Any] | None, headline: str) -> list[str]:
     )
     if div.get("chaos"):
         lines.append(div["chaos"]["words"])
-    fix = div.get("fix")
-    if fix is not None and fix["kind"] != "none" and fix["summary"] not in headline:
-        lines.append(f"fix: {fix['summary']}")  # said once: the headline may carry it
+    if words := fmt.fix_words(div.get("fix"), headline):
+        lines.append(f"fix: {words}")
     return lines
 
 
