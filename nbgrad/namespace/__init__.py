@@ -8,6 +8,9 @@
   :mod:`linecache`; tracebacks without nbgrad's frames.
 - :mod:`~nbgrad.namespace.rng`: random generator states.
 - :mod:`~nbgrad.namespace.patch`: one patch-and-restore context manager.
+- :mod:`~nbgrad.namespace.memory`: the memory a check may still use (cgroup-aware).
+- :mod:`~nbgrad.namespace.sideeffects`: the working directory and the files written
+  while the user's code is rerun.
 
 This package imports neither engine (``nbgrad.gradcheck``, ``nbgrad.determinism``)
 nor IPython.
