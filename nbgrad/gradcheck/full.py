@@ -54,7 +54,13 @@ from nbgrad.gradcheck.compare import relative_error, resolution_floor
 from nbgrad.gradcheck.evaluate import CostCalls
 from nbgrad.gradcheck.numeric import Differences, differences, richardson
 from nbgrad.gradcheck.params import Part
-from nbgrad.gradcheck.steps import DOMAIN_SHRINK, ROUNDING_ULPS, StepPolicy
+from nbgrad.gradcheck.steps import (
+    DOMAIN_SHRINK,
+    FINE_PRECISION,
+    ROUNDING_ULPS,
+    StepPolicy,
+    element_scale,
+)
 
 #: An element whose best estimate misses by at most this many tolerances, while rounding
 #: scatters its estimates around the analytic value, is unresolved rather than wrong; a
@@ -63,9 +69,6 @@ MARGINAL = 2.0
 
 #: Coordinates probed for the third derivative that sets the central step.
 PROBES = 3
-#: Only costs this precise (float64, not noisy) are calibrated: a float32/float16 cost's
-#: rounding swamps the third derivative at the probe steps, and ε^(1/3)·s serves them.
-FINE_PRECISION = 1e-12
 
 
 @dataclass
@@ -105,7 +108,7 @@ def calibrate(check: PartCheck, point: Point, policy: StepPolicy) -> StepPolicy:
                          point.cost)
     fine = differences(check.part, probes, point.theta, xp.asarray(coarse.step / 2), point.f0,
                        point.cost)
-    scale = np.maximum(np.abs(to_numpy(base).astype(np.float64)), 1.0)
+    scale = element_scale(to_numpy(base))
     third = 8 * np.abs(coarse.numeric - fine.numeric) / coarse.step**2 * scale**3
     finite = third[np.isfinite(third)]
     return policy.calibrated(float(finite.max())) if finite.size else policy

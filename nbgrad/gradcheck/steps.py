@@ -38,6 +38,11 @@ ROUNDING_ULPS = 100.0
 #: Below this magnitude a parameter is stepped as if it were 1.0 (the scale ``s``).
 TYPICAL_SCALE = 1.0
 
+#: Costs at least this precise (float64, not noisy) are "fine": full mode calibrates their
+#: central step with curvature probes and the Taylor test starts them at ε^(1/5); coarser
+#: costs (float32, float16, noisy) keep the plain steps, their rounding swamping the probes.
+FINE_PRECISION = 1e-12
+
 #: Step exponents: central differences use ε^(1/3); the Richardson pair uses ε^(1/5),
 #: the balance point of an error that is O(h⁴) after extrapolation.
 CENTRAL_EXPONENT = 1 / 3

@@ -43,7 +43,7 @@ import numpy as np
 from nbgrad.backend import array_module, to_numpy
 from nbgrad.gradcheck.evaluate import CostCalls, Where
 from nbgrad.gradcheck.params import Block
-from nbgrad.gradcheck.steps import element_scale
+from nbgrad.gradcheck.steps import FINE_PRECISION, element_scale
 from nbgrad.report.base import json_float
 
 #: Steps ``h₀·2⁻ᵏ``, k = 0 … STEPS − 1: one evaluation each, STEPS − 1 orders.
@@ -53,8 +53,6 @@ STEPS = 5
 #: the smallest step's h² remainder stays above their rounding.
 START_EXPONENT = 1 / 5
 LOWEST_START = 0.25
-#: Costs at least this precise (float64, not noisy) start at ``ε^START_EXPONENT``.
-FINE_PRECISION = 1e-12
 #: One cost rounds by about this many ``ε·|C|`` (a forward pass sums many rounded terms).
 ROUNDING = 8.0
 #: A remainder must exceed that rounding this many times to give an order.
