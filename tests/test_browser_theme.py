@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.sign import NotebookNotary
-from test_labextension_e2e import CHROMIUM, CHROMIUM_ARGS, _serve
+from test_labextension_e2e import CHROMIUM, CHROMIUM_ARGS, _serve, _with_python_kernel
 
 from nbgrad.report.bundle import mimebundle
 from nbgrad.report.html import render_html
@@ -106,10 +106,7 @@ def _notebook() -> nbformat.NotebookNode:
             f"# {path.stem}, static HTML only", execution_count=2,
             outputs=[nbformat.v4.new_output("display_data", data={
                 "text/html": render_html(report), "text/plain": bundle["text/plain"]})]))
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    return notebook
+    return _with_python_kernel(nbformat.v4.new_notebook(cells=cells))
 
 
 def _settings(config: Path, theme: str) -> None:
@@ -261,9 +258,8 @@ def test_the_live_widget_has_aa_contrast(browser_page: Page, tmp_path: Path, the
     page = browser_page
     from test_labextension_e2e import _menu, _wait_for_kernel
 
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WIDGET_CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
+    notebook = _with_python_kernel(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WIDGET_CELLS]))
     with running_lab(tmp_path, {"live.ipynb": (notebook, True)}, THEMES[theme],
                      kernels=True) as (url, _):
         page.goto(f"{url}/lab/tree/live.ipynb")

@@ -168,12 +168,10 @@ def test_reopened_without_a_kernel_every_report_reads(
 @pytest.mark.timeout(300)
 def test_live_widget_shows_once_and_gives_way_to_the_report_on_restart(tmp_path: Path) -> None:
     from test_browser_theme import NOTEBOOK, browser, running_lab
-    from test_labextension_e2e import _menu, _wait_for_kernel
+    from test_labextension_e2e import _menu, _wait_for_kernel, _with_python_kernel
 
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c)
-                                               for c in CELLS[:PROGRESS_CELL]])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
+    notebook = _with_python_kernel(nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in CELLS[:PROGRESS_CELL]]))
     with running_lab(tmp_path, {"live.ipynb": (notebook, True)}, kernels=True) as (url, _), \
             browser() as page:
         page.goto(f"{url}/lab/tree/live.ipynb")
