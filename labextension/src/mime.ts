@@ -201,7 +201,7 @@ function sideEffects(value: unknown): HTMLElement[] {
 }
 
 /** The whole report as DOM, or a one-line notice when it cannot be read. */
-export function renderReport(value: unknown): HTMLElement {
+function renderReport(value: unknown): HTMLElement {
   const parsed = parseReport(value);
   if (!parsed.ok) {
     return element(
