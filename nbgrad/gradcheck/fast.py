@@ -147,6 +147,12 @@ class Test:
     width: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+def random_weights(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Random signs times magnitudes in [0.5, 1.5]: no cancellation survives a redraw."""
+    signs = rng.choice(np.array([-1.0, 1.0]), size=n)
+    return signs * rng.uniform(0.5, 1.5, size=n)
+
+
 class BlockCoordinates:
     """A block's real coordinates (its parts one after the other), moved together by tests."""
 
@@ -259,11 +265,6 @@ class Search:
         self.stopped = False
         self.cancelled = False
 
-    def weights(self, n: int) -> np.ndarray:
-        """Random signs times magnitudes in [0.5, 1.5]: no cancellation survives a redraw."""
-        signs = self.rng.choice(np.array([-1.0, 1.0]), size=n)
-        return signs * self.rng.uniform(0.5, 1.5, size=n)
-
     def floor(self, cost_size: float) -> float:
         return 2 * self.coords.eps * cost_size / self.coords.tol
 
@@ -278,7 +279,7 @@ class Search:
         0), not a failure.
         """
         coords = self.coords
-        weights = self.weights(hi - lo)
+        weights = random_weights(self.rng, hi - lo)
         self.tests += 1
         coords.cost.expect(2)
         first = coords.change(lo, hi, weights, 1.0)

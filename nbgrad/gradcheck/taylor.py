@@ -42,6 +42,7 @@ import numpy as np
 
 from nbgrad.backend import array_module, to_numpy
 from nbgrad.gradcheck.evaluate import CostCalls, Where
+from nbgrad.gradcheck.fast import random_weights
 from nbgrad.gradcheck.params import Block
 from nbgrad.gradcheck.steps import FINE_PRECISION, element_scale
 from nbgrad.report.base import json_float
@@ -144,7 +145,7 @@ def taylor_test(
 def _direction(theta: Any, rng: np.random.Generator) -> Any:
     """Random signs times magnitudes in [0.5, 1.5], times each element's scale max(|θ|, 1)."""
     n = int(theta.size)
-    weights = rng.choice(np.array([-1.0, 1.0]), size=n) * rng.uniform(0.5, 1.5, size=n)
+    weights = random_weights(rng, n)
     return array_module(theta).asarray(weights) * element_scale(theta) / math.sqrt(max(n, 1))
 
 
