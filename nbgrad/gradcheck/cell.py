@@ -34,6 +34,7 @@ from nbgrad.backend import array_module, is_array
 from nbgrad.errors import CellError, CostError, GradientError, ParameterError, UsageError
 from nbgrad.gradcheck.api import gradcheck
 from nbgrad.gradcheck.diagnoses import finding
+from nbgrad.gradcheck.evaluate import split_return
 from nbgrad.gradcheck.steps import machine_epsilon, tolerance
 from nbgrad.namespace.paths import Path, format_path, parse_path, resolve
 from nbgrad.namespace.sideeffects import SideEffects
@@ -416,7 +417,7 @@ class CellCost:
         if self.grad_name is not None:
             return cost, self._gradient_structure(_copy(self._assigned(self.grad_name, "--grad")))
         if isinstance(value, tuple) and self.cost_name is None:
-            grads = value[1] if len(value) == 2 else value[1:]  # (loss, grads) or (loss, *grads)
+            _, grads = split_return(value)  # (loss, grads) or (loss, *grads)
             return cost, self._gradient_structure(_copy(grads))
         raise GradientError(
             "the cell gave the cost but no analytic gradient: end it with (cost, grad), "
