@@ -167,8 +167,8 @@ def _report(measured: Measured, run: RunInfo,
     findings = [item for diagnosis in ordered for item in diagnosis.findings]
     if noise.noisy:  # first when it decides the verdict, last when it only widened steps
         position = 0 if noise.too_noisy or noise.drift else len(findings)
-        tolerance = max(check.tolerance for check in checks)
-        findings.insert(position, noise_finding(noise, tolerance))
+        widest = max(check.tolerance for check in checks)
+        findings.insert(position, noise_finding(noise, widest))
     findings.extend(measured.notes)
     for diagnosis, taylor in zip(diagnoses, measured.taylor, strict=True):
         diagnosis.taylor = taylor
